@@ -1,0 +1,35 @@
+# `make run` / `make test` on a fresh machine: create .venv from uv.lock, then run.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+PYTHON_VERSION := $(shell head -n1 .python-version)
+# pyenv's interpreter when present; otherwise any python3.10 on PATH.
+BASE_PYTHON := $(or $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(PYTHON_VERSION)/bin/python3.10),python3.10)
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+ARGS ?=
+
+.PHONY: setup run test test-unit lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: uv.lock pyproject.toml .python-version
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python "$(BASE_PYTHON)"
+	@touch $@
+
+run: setup
+	$(PY) runner.py --local $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(ARGS)
+
+test-unit: setup
+	$(PY) -m pytest -m "not e2e" $(ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+clean:
+	rm -rf work build .pytest_cache

@@ -1,0 +1,50 @@
+"""Pure Keras model builder: knows feature names and sizes, nothing of TFX."""
+
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+from components import features
+from components.trainer.hparams import HyperParameters
+
+
+def build_model(
+    hparams: HyperParameters, vocabulary_sizes: Mapping[str, int], num_classes: int
+) -> tf.keras.Model:
+    """A compiled feed-forward classifier over the transformed features.
+
+    Args:
+        hparams: Layer widths, dropout and learning rate.
+        vocabulary_sizes: Categorical feature key -> vocabulary size, OOV buckets included.
+        num_classes: Width of the softmax output.
+
+    Returns:
+        A model whose inputs are keyed by ``features.transformed_name`` and whose output
+        is per-class probabilities of shape [batch, num_classes].
+    """
+    inputs, encoded = {}, []
+    for key in features.NUMERIC_FEATURE_KEYS:
+        name = features.transformed_name(key)
+        inputs[name] = tf.keras.Input(shape=(), name=name, dtype=tf.float32)
+        encoded.append(tf.keras.layers.Reshape((1,))(inputs[name]))
+    for key in features.CATEGORICAL_FEATURE_KEYS:
+        name = features.transformed_name(key)
+        inputs[name] = tf.keras.Input(shape=(), name=name, dtype=tf.int64)
+        encoded.append(
+            tf.keras.layers.CategoryEncoding(vocabulary_sizes[key], output_mode="one_hot")(
+                inputs[name]
+            )
+        )
+    hidden = tf.keras.layers.Concatenate()(encoded)
+    for units in hparams.hidden_units:
+        hidden = tf.keras.layers.Dense(units, activation="relu")(hidden)
+        if hparams.dropout:
+            hidden = tf.keras.layers.Dropout(hparams.dropout)(hidden)
+    probabilities = tf.keras.layers.Dense(num_classes, activation="softmax")(hidden)
+    model = tf.keras.Model(inputs=inputs, outputs=probabilities)
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(hparams.learning_rate),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model

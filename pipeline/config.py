@@ -1,0 +1,340 @@
+"""Pipeline configuration: YAML loaded once into frozen, validated dataclasses.
+
+Relative paths in a config file are resolved against the directory that holds
+the file, never against the current directory. Any unknown key, wrong type or
+out-of-range value raises ``ConfigError`` with a one-line message naming the key.
+"""
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from components.trainer.hparams import HyperParameters
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the offending key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitBuckets:
+    """Hash-bucket weights of the ExampleGen splits (7:2:1 is 70/20/10 percent)."""
+
+    train: int = 7
+    eval: int = 2
+    test: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("train", "eval", "test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the raw CSV lives and what the label means.
+
+    Attributes:
+        csv_dir: Directory of CSV files with a header row (CsvExampleGen input).
+        label_classes: Label values; a class's position is its integer id.
+        splits: Hash-bucket weights of the train/eval/test splits.
+    """
+
+    csv_dir: Path
+    label_classes: tuple[str, ...]
+    splits: SplitBuckets = SplitBuckets()
+
+    def __post_init__(self) -> None:
+        if not self.csv_dir.is_dir():
+            raise ValueError(f"csv_dir: no such directory: {self.csv_dir}")
+        files = [p for p in self.csv_dir.iterdir() if not p.name.startswith(".")]
+        if not any(p.suffix == ".csv" for p in files):
+            raise ValueError(f"csv_dir: no .csv file in {self.csv_dir}")
+        others = sorted(p.name for p in files if p.suffix != ".csv")
+        if others:
+            raise ValueError(
+                f"csv_dir: holds files ExampleGen would read as CSV: {', '.join(others)}"
+            )
+        if len(self.label_classes) < 2 or len(set(self.label_classes)) != len(self.label_classes):
+            raise ValueError(
+                f"label_classes: needs two or more distinct values, got {list(self.label_classes)}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    """Schema source and what anomalies do.
+
+    Attributes:
+        schema_path: Curated schema.pbtxt loaded by ImportSchemaGen; null infers one with SchemaGen.
+        on_anomalies: ``fail`` stops the run before Transform; ``warn`` prints them and goes on.
+    """
+
+    schema_path: Path | None = None
+    on_anomalies: Literal["fail", "warn"] = "fail"
+
+    def __post_init__(self) -> None:
+        if self.schema_path is not None and not self.schema_path.is_file():
+            raise ValueError(f"schema_path: no such file: {self.schema_path}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """Training budget and hyperparameters.
+
+    Attributes:
+        steps_per_epoch: Batches per Keras epoch; TFX train steps = epochs x this.
+        eval_steps: Validation batches evaluated after each epoch.
+        hyperparameters: Used as they are, or as the Tuner's defaults when it is on.
+    """
+
+    steps_per_epoch: int = 8
+    eval_steps: int = 4
+    hyperparameters: HyperParameters = HyperParameters()
+
+    def __post_init__(self) -> None:
+        for name in ("steps_per_epoch", "eval_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TunerConfig:
+    """keras-tuner random search over the model's shape and learning rate.
+
+    Attributes:
+        enabled: Adds the Tuner; the Trainer then trains with the best hyperparameters found.
+        max_trials: Hyperparameter sets tried.
+        epochs: Epochs each trial trains for.
+        hidden_units_choices: Candidate first-layer widths (a second layer is half as wide).
+        learning_rate_choices: Candidate learning rates.
+    """
+
+    enabled: bool = False
+    max_trials: int = 6
+    epochs: int = 10
+    hidden_units_choices: tuple[int, ...] = (8, 16, 32)
+    learning_rate_choices: tuple[float, ...] = (0.001, 0.01, 0.03)
+
+    def __post_init__(self) -> None:
+        for name in ("max_trials", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.hidden_units_choices or min(self.hidden_units_choices) < 2:
+            raise ValueError("hidden_units_choices: needs widths >= 2")
+        if not self.learning_rate_choices or not all(
+            0 < r <= 1 for r in self.learning_rate_choices
+        ):
+            raise ValueError("learning_rate_choices: needs rates in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorConfig:
+    """Blessing thresholds (TFMA).
+
+    Attributes:
+        min_accuracy: Value threshold: the candidate's eval accuracy must reach this.
+        max_accuracy_drop: Change threshold: the candidate may trail the latest blessed
+            model's accuracy by at most this much (absolute, 0.01 = one point).
+    """
+
+    min_accuracy: float = 0.8
+    max_accuracy_drop: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_accuracy <= 1:
+            raise ValueError(f"min_accuracy: must be in [0, 1], got {self.min_accuracy}")
+        if not 0 <= self.max_accuracy_drop <= 1:
+            raise ValueError(f"max_accuracy_drop: must be in [0, 1], got {self.max_accuracy_drop}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PusherConfig:
+    """Where blessed models go.
+
+    Attributes:
+        model_name: Served model name; versions land in ``<work dir>/serving/<model_name>/``.
+        serving_dir: Overrides the serving base directory (absolute, or relative to the config).
+    """
+
+    model_name: str = "penguins"
+    serving_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model_name or not self.model_name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(
+                f"model_name: letters, digits, '-' and '_' only, got {self.model_name!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamConfig:
+    """How Beam runs the data-heavy components.
+
+    Attributes:
+        direct_running_mode: DirectRunner mode; ``auto`` picks in_memory for data under
+            ``multi_processing_above_mb`` and multi_processing above it.
+        direct_num_workers: Worker processes for multi_processing; 0 means one per core.
+        multi_processing_above_mb: Input size at which ``auto`` switches to multi_processing.
+        extra_args: Further Beam pipeline args, passed as given (e.g. --runner=FlinkRunner).
+    """
+
+    direct_running_mode: Literal["auto", "in_memory", "multi_threading", "multi_processing"] = (
+        "auto"
+    )
+    direct_num_workers: int = 0
+    multi_processing_above_mb: float = 64.0
+    extra_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.direct_num_workers < 0:
+            raise ValueError(f"direct_num_workers: must be >= 0, got {self.direct_num_workers}")
+        if self.multi_processing_above_mb <= 0:
+            raise ValueError("multi_processing_above_mb: must be > 0")
+        bad = [a for a in self.extra_args if not a.startswith("--")]
+        if bad:
+            raise ValueError(f"extra_args: each must start with '--', got {bad[0]!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """The whole pipeline, as one frozen value.
+
+    Attributes:
+        name: Pipeline name in ML Metadata and under the pipeline root.
+        work_dir: Holds pipeline root, ML Metadata, serving directory and run logs.
+        source: The YAML file this was loaded from.
+    """
+
+    name: str
+    work_dir: Path
+    data: DataConfig
+    validation: ValidationConfig = ValidationConfig()
+    trainer: TrainerConfig = TrainerConfig()
+    tuner: TunerConfig = TunerConfig()
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    pusher: PusherConfig = PusherConfig()
+    beam: BeamConfig = BeamConfig()
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"name: letters, digits, '-' and '_' only, got {self.name!r}")
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.work_dir / "pipelines" / self.name
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.work_dir / "metadata.sqlite"
+
+    @property
+    def serving_model_dir(self) -> Path:
+        base = self.pusher.serving_dir or self.work_dir / "serving"
+        return base / self.pusher.model_name
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.work_dir / "runs"
+
+    def digest(self) -> str:
+        """Short, stable digest of every setting (paths included)."""
+        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def load_config(path: Path, work_dir: Path | None = None) -> PipelineConfig:
+    """Loads and validates a pipeline config file.
+
+    Args:
+        path: The YAML file.
+        work_dir: Overrides the file's ``work_dir``.
+
+    Raises:
+        ConfigError: One line naming the file and the offending key.
+    """
+    path = Path(path).resolve()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys")
+    raw = dict(raw)
+    if work_dir is not None:
+        raw["work_dir"] = str(Path(work_dir).resolve())
+    raw.setdefault("work_dir", "../work")
+    try:
+        config = _build(PipelineConfig, raw, "", path.parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return dataclasses.replace(config, source=path)
+
+
+def _build(cls: type, raw: Any, key: str, base_dir: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key or 'top level'}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "source"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key '{_join(key, unknown[0])}'")
+    kwargs = {
+        name: _convert(hints[name], value, _join(key, name), base_dir)
+        for name, value in raw.items()
+    }
+    missing = [n for n, f in fields.items() if n not in kwargs and _has_no_default(f)]
+    if missing:
+        raise ConfigError(f"missing key '{_join(key, missing[0])}'")
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ConfigError(_join(key, str(err))) from None
+
+
+def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key, base_dir)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key, base_dir)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_convert(args[0], v, f"{key}[{i}]", base_dir) for i, v in enumerate(value))
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a path string, got {value!r}")
+        return (base_dir / value).resolve()
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (bool, int, float, str):
+        if type(value) is not hint:
+            raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported setting type {hint}")
+
+
+def _has_no_default(field: dataclasses.Field) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name

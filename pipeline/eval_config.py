@@ -1,0 +1,61 @@
+"""Typed config -> tfma.EvalConfig: metrics, slices and thresholds in one place."""
+
+import tensorflow_model_analysis as tfma
+
+from components import features
+from components.trainer import export
+from pipeline.config import PipelineConfig
+
+ACCURACY = "sparse_categorical_accuracy"
+
+
+def build_eval_config(cfg: PipelineConfig, with_thresholds: bool = True) -> tfma.EvalConfig:
+    """Accuracy, per-class precision/recall/AUC, sliced overall, by island and by sex.
+
+    Args:
+        cfg: Pipeline config; supplies the classes and the thresholds.
+        with_thresholds: False for scoring only (the held-out test split).
+    """
+    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
+    if with_thresholds:
+        accuracy.threshold.CopyFrom(
+            tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(
+                    lower_bound={"value": cfg.evaluator.min_accuracy}
+                ),
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    absolute={"value": -cfg.evaluator.max_accuracy_drop},
+                ),
+            )
+        )
+    per_class = tfma.MetricsSpec(
+        binarize=tfma.BinarizationOptions(class_ids={"values": range(len(cfg.data.label_classes))}),
+        metrics=[
+            tfma.MetricConfig(class_name="Precision"),
+            tfma.MetricConfig(class_name="Recall"),
+            tfma.MetricConfig(class_name="AUC"),
+        ],
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=export.SERVING_SIGNATURE,
+                prediction_key=export.PROBABILITIES,
+                label_key=features.transformed_name(features.LABEL_KEY),
+                preprocessing_function_names=[export.TRANSFORM_SIGNATURE],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in features.SLICE_FEATURE_KEYS],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    accuracy,
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            ),
+            per_class,
+        ],
+    )

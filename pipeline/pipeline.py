@@ -1,0 +1,198 @@
+"""``create_pipeline(cfg)``: the TFX DAG. Wiring only; model code lives in ``components/``."""
+
+import hashlib
+from pathlib import Path
+
+from tfx import v1 as tfx
+from tfx.proto import example_gen_pb2
+
+import components
+from components import custom_config as config_keys
+from components.data_gate.component import DataGate
+from pipeline import baseline
+from pipeline.config import PipelineConfig
+from pipeline.eval_config import build_eval_config
+
+PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.run.run_fn"
+TUNER_FN = "components.trainer.tuner.tuner_fn"
+
+_COMPONENTS_DIR = Path(components.__file__).parent
+_SHARED_CODE = ("features.py", "custom_config.py", "keras_mode.py")
+_TRANSFORM_CODE = (*_SHARED_CODE, "transform")
+_TRAINER_CODE = (*_SHARED_CODE, "trainer")
+
+EVAL_SPLIT = "eval"
+TEST_SPLIT = "test"
+
+
+def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
+    """Builds the pipeline described by ``cfg``.
+
+    ExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
+    [-> DataGate] -> Transform -> [Tuner ->] Trainer -> baseline Resolver -> Evaluator
+    -> (blessed only) TestEvaluator, Pusher.
+    """
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=str(cfg.data.csv_dir), output_config=_split_config(cfg)
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if cfg.validation.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(cfg.validation.schema_path))
+    else:
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
+        )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={
+            config_keys.LABEL_CLASSES: list(cfg.data.label_classes),
+            config_keys.CODE_DIGEST: code_digest(_TRANSFORM_CODE),
+        },
+    )
+    nodes = [example_gen, statistics_gen, schema_gen, example_validator]
+    if cfg.validation.on_anomalies == "fail":
+        data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
+        transform.add_upstream_node(data_gate)
+        nodes.append(data_gate)
+    nodes.append(transform)
+
+    trainer_config = _trainer_custom_config(cfg)
+    train_args = tfx.proto.TrainArgs(
+        num_steps=cfg.trainer.steps_per_epoch * cfg.trainer.hyperparameters.epochs
+    )
+    eval_args = tfx.proto.EvalArgs(num_steps=cfg.trainer.eval_steps)
+    hyperparameters = None
+    if cfg.tuner.enabled:
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=tfx.proto.TrainArgs(
+                num_steps=cfg.trainer.steps_per_epoch * cfg.tuner.epochs
+            ),
+            eval_args=eval_args,
+            custom_config={**trainer_config, config_keys.TUNER_SEARCH: _tuner_search(cfg)},
+        )
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+        nodes.append(tuner)
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        hyperparameters=hyperparameters,
+        train_args=train_args,
+        eval_args=eval_args,
+        custom_config=trainer_config,
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=baseline.LatestBlessedOtherModelStrategy,
+        **{
+            baseline.MODEL: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            baseline.MODEL_BLESSING: tfx.dsl.Channel(
+                type=tfx.types.standard_artifacts.ModelBlessing
+            ),
+            baseline.CANDIDATE: trainer.outputs["model"],
+        },
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs[baseline.MODEL],
+        eval_config=build_eval_config(cfg),
+        example_splits=[EVAL_SPLIT],
+    )
+    nodes += [trainer, baseline_resolver, evaluator]
+
+    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
+        test_evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            eval_config=build_eval_config(cfg, with_thresholds=False),
+            example_splits=[TEST_SPLIT],
+        ).with_id("TestEvaluator")
+        pusher = tfx.components.Pusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(
+                    base_directory=str(cfg.serving_model_dir)
+                )
+            ),
+        )
+    nodes += [test_evaluator, pusher]
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.name,
+        pipeline_root=str(cfg.pipeline_root),
+        components=nodes,
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(cfg.metadata_path)
+        ),
+        beam_pipeline_args=beam_pipeline_args(cfg),
+    )
+
+
+def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
+    """DirectRunner args; ``auto`` runs small data in-process and large data on every core."""
+    mode = cfg.beam.direct_running_mode
+    if mode == "auto":
+        size_mb = sum(p.stat().st_size for p in cfg.data.csv_dir.glob("*.csv")) / 2**20
+        mode = "multi_processing" if size_mb > cfg.beam.multi_processing_above_mb else "in_memory"
+    workers = cfg.beam.direct_num_workers if mode == "multi_processing" else 1
+    return [
+        f"--direct_running_mode={mode}",
+        f"--direct_num_workers={workers}",
+        *cfg.beam.extra_args,
+    ]
+
+
+def code_digest(relative_paths: tuple[str, ...]) -> str:
+    """SHA-256 over the ``.py`` files under ``components/`` at the given paths.
+
+    Passed in ``custom_config`` so that editing user code re-runs the component
+    instead of reusing a cached result built by the old code.
+    """
+    digest = hashlib.sha256()
+    for relative in relative_paths:
+        root = _COMPONENTS_DIR / relative
+        for path in sorted([root] if root.is_file() else root.rglob("*.py")):
+            digest.update(path.relative_to(_COMPONENTS_DIR).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _trainer_custom_config(cfg: PipelineConfig) -> dict:
+    return {
+        config_keys.LABEL_CLASSES: list(cfg.data.label_classes),
+        config_keys.HYPERPARAMETERS: cfg.trainer.hyperparameters.to_dict(),
+        config_keys.CODE_DIGEST: code_digest(_TRAINER_CODE),
+    }
+
+
+def _tuner_search(cfg: PipelineConfig) -> dict:
+    return {
+        "max_trials": cfg.tuner.max_trials,
+        "epochs": cfg.tuner.epochs,
+        "hidden_units": list(cfg.tuner.hidden_units_choices),
+        "learning_rates": list(cfg.tuner.learning_rate_choices),
+    }
+
+
+def _split_config(cfg: PipelineConfig) -> example_gen_pb2.Output:
+    buckets = cfg.data.splits
+    return tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name="train", hash_buckets=buckets.train),
+                tfx.proto.SplitConfig.Split(name=EVAL_SPLIT, hash_buckets=buckets.eval),
+                tfx.proto.SplitConfig.Split(name=TEST_SPLIT, hash_buckets=buckets.test),
+            ]
+        )
+    )

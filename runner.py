@@ -1,0 +1,159 @@
+"""Command line: the only module that reads argv and the environment.
+
+python runner.py --local [--config PATH] [--work-dir DIR] [--verbose]
+"""
+
+import argparse
+import contextlib
+import datetime
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+REPO_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = REPO_DIR / "configs" / "penguins.yaml"
+LOG_FILE = "pipeline.log"
+SUMMARY_FILE = "summary.json"
+# Checked before anything is imported, so a bare Python gets set-up advice, not a traceback.
+REQUIRED_MODULES = ("yaml", "tensorflow", "tfx", "tensorflow_model_analysis")
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_CONFIG, EXIT_NO_ENVIRONMENT = 0, 1, 2, 3
+
+SETUP_HINT = """\
+runner.py: this Python ({version}, {executable}) lacks the pipeline's dependencies ({missing}).
+Set up the locked Python 3.10 environment, then run inside it:
+    make setup                          # creates .venv from uv.lock (needs Python 3.10 and uv)
+    .venv/bin/python runner.py --local  # or simply: make run
+See README.md, "Quickstart"."""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the TFX pipeline.")
+    parser.add_argument("--local", action="store_true", help="run with TFX's LocalDagRunner")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pipeline YAML")
+    parser.add_argument(
+        "--work-dir", type=Path, help="pipeline root, ML Metadata, serving dir and logs"
+    )
+    parser.add_argument("--verbose", action="store_true", help="stream TFX/Beam logs")
+    args = parser.parse_args(argv)
+    if not args.local:
+        parser.error("choose an orchestrator: --local")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        print(_setup_hint(", ".join(missing)), file=sys.stderr)
+        return EXIT_NO_ENVIRONMENT
+    from components import keras_mode
+
+    os.environ.update(keras_mode.ENVIRONMENT)
+    from pipeline.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config, work_dir=args.work_dir)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
+    run_dir = cfg.runs_dir / run_id
+    run_dir.mkdir(parents=True)
+    log_path = run_dir / LOG_FILE
+    print(f"{cfg.name}: run {run_id}  (config {cfg.source})", flush=True)
+    with _logging_to(log_path, verbose=args.verbose) as terminal:
+        from pipeline.local_run import run_local
+        from pipeline.summary import summarize
+
+        outcome = run_local(
+            cfg, run_id, on_report=lambda r: print(_progress_line(r), file=terminal, flush=True)
+        )
+        summary = summarize(cfg, outcome, log_path)
+    (run_dir / SUMMARY_FILE).write_text(summary.to_json())
+    print()
+    if summary.anomalies:
+        _print_anomalies(summary.anomalies, stopped=outcome.error is not None)
+    from pipeline.summary import format_summary
+
+    print(format_summary(summary))
+    return EXIT_RUN_FAILED if outcome.error else EXIT_OK
+
+
+def _progress_line(report) -> str:
+    return f"  {report.node_id:<32} {report.state:<9} {report.seconds:7.1f} s"
+
+
+def _print_anomalies(anomalies: list[dict], stopped: bool) -> None:
+    from components.data_gate.anomalies import Anomaly, format_anomalies
+
+    heading = (
+        "Data anomalies: the run stopped before Transform"
+        if stopped
+        else ("Data anomalies (validation.on_anomalies: warn, so the run went on)")
+    )
+    print(heading)
+    print(format_anomalies([Anomaly(**a) for a in anomalies]))
+    print()
+
+
+@contextlib.contextmanager
+def _logging_to(log_path: Path, verbose: bool) -> Iterator[TextIO]:
+    """Sends every log (Python, absl, TensorFlow C++, Beam workers) to ``log_path``.
+
+    Unless verbose, file descriptors 1 and 2 point at the log file for the run, so
+    that output written below Python also lands there; the yielded stream is the
+    terminal, for progress lines.
+    """
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    log_file = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed below
+    handlers = [logging.StreamHandler(log_file)]
+    if verbose:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    root.handlers = handlers
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    terminal_fd = os.dup(1)
+    saved_fds = (os.dup(1), os.dup(2))
+    terminal = os.fdopen(terminal_fd, "w", buffering=1)
+    try:
+        if not verbose:
+            os.dup2(log_file.fileno(), 1)
+            os.dup2(log_file.fileno(), 2)
+        yield terminal
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in saved_fds:
+            os.close(fd)
+        terminal.close()
+        root.handlers = saved[1]
+        root.setLevel(saved[0])
+        logging.captureWarnings(False)
+        log_file.close()
+
+
+def _setup_hint(missing: str) -> str:
+    return SETUP_HINT.format(
+        version=".".join(map(str, sys.version_info[:3])), executable=sys.executable, missing=missing
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
