@@ -18,14 +18,18 @@ def build_eval_config(cfg: PipelineConfig, with_thresholds: bool = True) -> tfma
     """
     accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
     if with_thresholds:
-        accuracy.threshold.CopyFrom(
-            tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(
-                    lower_bound={"value": cfg.evaluator.min_accuracy}
-                ),
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    absolute={"value": -cfg.evaluator.max_accuracy_drop},
+        # Gate on the overall slice only: a 10-example slice moves 10 points per error.
+        accuracy.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(
+                        lower_bound={"value": cfg.evaluator.min_accuracy}
+                    ),
+                    change_threshold=tfma.GenericChangeThreshold(
+                        direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                        absolute={"value": -cfg.evaluator.max_accuracy_drop},
+                    ),
                 ),
             )
         )

@@ -197,10 +197,24 @@ def _blessing_failures(evaluation) -> list[str]:
         return []
     result = tfma.load_validation_result(evaluation.uri)
     return [
-        _one_line(failure.message)
+        describe_failure(failure)
         for per_slice in result.metric_validations_per_slice
         for failure in per_slice.failures
-    ] or ["(see the Evaluator's validation result)"]
+    ] or ["(no metric failed; see the Evaluator's validation result)"]
+
+
+def describe_failure(failure) -> str:
+    """One line for a TFMA threshold failure, e.g. ``accuracy 0.291 is below 0.800``."""
+    key, threshold = failure.metric_key, failure.metric_threshold
+    value = failure.metric_value.double_value.value
+    if key.is_diff:
+        allowed = threshold.change_threshold.absolute.value
+        return (
+            f"{key.name} changed by {value:+.3f} against the baseline; "
+            f"the change threshold allows {allowed:+.3f}"
+        )
+    bound = threshold.value_threshold.lower_bound.value
+    return f"{key.name} {value:.3f} is below the value threshold {bound:.3f}"
 
 
 def _first(outputs: dict, key: str):

@@ -1,0 +1,232 @@
+"""The real pipeline, run by ``runner.py --local`` on the shipped data, checked through ML Metadata.
+
+One work directory carries three runs in order: a cold run, an unchanged re-run and a
+run whose model cannot meet its threshold. A fourth run uses its own work directory
+and a CSV that breaks the schema.
+"""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import yaml
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from pipeline import metadata
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+PIPELINE_NAME = "penguins"
+COMPONENTS = (
+    "CsvExampleGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "TestEvaluator",
+    "Pusher",
+)
+RESOLVER = "latest_blessed_model_resolver"
+
+
+def write_config(directory: Path, csv_dir: Path = REPO / "data" / "penguins", **overrides) -> Path:
+    """The default config with absolute paths, a short training budget and ``overrides``."""
+    raw = yaml.safe_load((REPO / "configs" / "penguins.yaml").read_text())
+    raw["work_dir"] = str(directory / "work")
+    raw["data"]["csv_dir"] = str(csv_dir)
+    raw["validation"]["schema_path"] = str(REPO / "schemas" / "penguins" / "schema.pbtxt")
+    raw["trainer"]["hyperparameters"].update(epochs=25)
+    for section, values in overrides.items():
+        _deep_update(raw[section], values)
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _deep_update(target: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def run_pipeline(config: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """Runs ``runner.py --local``; returns the process and the run's summary.json."""
+    process = subprocess.run(
+        [sys.executable, str(REPO / "runner.py"), "--local", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    runs = sorted((config.parent / "work" / "runs").iterdir())
+    summary = json.loads((runs[-1] / "summary.json").read_text())
+    return process, summary
+
+
+def states(summary: dict) -> dict[str, str]:
+    return {c["node_id"]: c["state"] for c in summary["components"]}
+
+
+def mlmd_states(work_dir: Path, run_id: str, nodes) -> dict[str, str]:
+    with metadata.open_store(work_dir / "metadata.sqlite") as store:
+        return {n: metadata.node_execution(store, PIPELINE_NAME, run_id, n).state for n in nodes}
+
+
+def served_versions(work_dir: Path) -> list[str]:
+    return sorted(p.name for p in (work_dir / "serving" / PIPELINE_NAME).iterdir())
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pipeline")
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace):
+    return run_pipeline(write_config(workspace))
+
+
+@pytest.fixture(scope="module")
+def rerun(first_run, workspace):
+    return run_pipeline(workspace / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def impossible_run(rerun, workspace):
+    config = write_config(
+        workspace,
+        evaluator={"min_accuracy": 1.0},
+        trainer={"steps_per_epoch": 1, "hyperparameters": {"epochs": 1, "learning_rate": 0.0001}},
+        tuner={
+            "enabled": True,
+            "max_trials": 2,
+            "epochs": 1,
+            "learning_rate_choices": [0.02, 0.03],
+        },
+    )
+    return run_pipeline(config)
+
+
+def test_first_run_executes_every_component_once(first_run, workspace):
+    process, summary = first_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert mlmd_states(workspace / "work", summary["run_id"], COMPONENTS) == dict.fromkeys(
+        COMPONENTS, "executed"
+    )
+    with metadata.open_store(workspace / "work" / "metadata.sqlite") as store:
+        assert len(store.get_executions()) == len(COMPONENTS) + 1  # + the resolver
+    assert states(summary)[RESOLVER] == "resolved"
+
+
+def test_first_run_prints_progress_and_summary(first_run):
+    process, summary = first_run
+    for node in COMPONENTS:
+        assert any(line.split()[:2] == [node, "executed"] for line in process.stdout.splitlines())
+    assert "blessed    yes" in process.stdout
+    assert f"pushed     version {summary['pushed_version']}" in process.stdout
+    assert summary["eval_metrics"]["accuracy"] >= 0.8
+    assert summary["test_metrics"]["example_count"] > 0
+    assert Path(summary["log_path"]).read_text().count("Component Trainer is finished.") == 1
+
+
+def test_pushed_model_predicts_on_raw_examples(first_run):
+    _, summary = first_run
+    rows = list(csv.DictReader((REPO / "data" / "penguins" / "penguins.csv").open()))[::10]
+    model = tf.saved_model.load(summary["pushed_path"])
+    outputs = model.signatures["serving_default"](
+        examples=tf.constant([_raw_example(row) for row in rows])
+    )
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (len(rows), 3)
+    assert probabilities.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+    predicted = [c.decode() for c in outputs["classes"].numpy()]
+    accuracy = sum(p == row["species"] for p, row in zip(predicted, rows, strict=True)) / len(rows)
+    assert accuracy >= 0.8
+
+
+def _raw_example(row: dict) -> bytes:
+    """A serialized tf.Example typed by the curated schema; the label is left out."""
+    types = {f.name: f.type for f in _schema().feature}
+    feature = {}
+    for key, value in row.items():
+        if key == "species" or value == "":
+            continue
+        if types[key] == schema_pb2.BYTES:
+            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif types[key] == schema_pb2.FLOAT:
+            feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+        else:
+            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _schema() -> schema_pb2.Schema:
+    path = REPO / "schemas" / "penguins" / "schema.pbtxt"
+    return text_format.Parse(path.read_text(), schema_pb2.Schema())
+
+
+def test_unchanged_rerun_executes_nothing(first_run, rerun, workspace):
+    process, summary = rerun
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert mlmd_states(workspace / "work", summary["run_id"], COMPONENTS) == dict.fromkeys(
+        COMPONENTS, "cached"
+    )
+    assert "executed" not in process.stdout
+    assert summary["pushed_version"] == first_run[1]["pushed_version"]
+    assert served_versions(workspace / "work") == [first_run[1]["pushed_version"]]
+
+
+def test_impossible_threshold_pushes_nothing(impossible_run, first_run, workspace):
+    process, summary = impossible_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    ran = mlmd_states(workspace / "work", summary["run_id"], COMPONENTS)
+    assert ran["Trainer"] == "executed" and ran["Evaluator"] == "executed"
+    assert ran["Pusher"] == "skipped" and ran["TestEvaluator"] == "skipped"
+    assert summary["blessed"] is False and summary["pushed_version"] is None
+    assert summary["eval_metrics"]["baseline_accuracy"] == first_run[1]["eval_metrics"]["accuracy"]
+    assert any("sparse_categorical_accuracy" in f for f in summary["blessing_failures"])
+    assert "blessed    no" in process.stdout
+    assert served_versions(workspace / "work") == [first_run[1]["pushed_version"]]
+
+
+def test_tuner_result_reaches_the_trainer(impossible_run, workspace):
+    _, summary = impossible_run
+    work_dir = workspace / "work"
+    assert mlmd_states(work_dir, summary["run_id"], ("Tuner",)) == {"Tuner": "executed"}
+    with metadata.open_store(work_dir / "metadata.sqlite") as store:
+        trainer = metadata.node_execution(store, PIPELINE_NAME, summary["run_id"], "Trainer")
+        (model_run,) = metadata.output_artifacts(store, trainer.execution_id)["model_run"]
+    history = json.loads((Path(model_run.uri) / "history.json").read_text())
+    assert history["hyperparameters"]["learning_rate"] in (0.02, 0.03)  # config said 0.0001
+    assert history["epochs_run"] == 1
+
+
+def test_out_of_domain_category_stops_before_transform(tmp_path):
+    csv_dir = tmp_path / "data"
+    csv_dir.mkdir()
+    shutil.copy(REPO / "data" / "penguins" / "penguins.csv", csv_dir / "penguins.csv")
+    with (csv_dir / "penguins.csv").open("a") as f:
+        f.write("Adelie,Atlantis,39.1,18.7,181,3750,male,2007\n")
+    process, summary = run_pipeline(write_config(tmp_path, csv_dir=csv_dir))
+
+    assert process.returncode == 1
+    assert summary["outcome"] == "stopped at DataGate"
+    assert any(a["feature"] == "island" for a in summary["anomalies"])
+    assert "Data anomalies: the run stopped before Transform" in process.stdout
+    assert any(
+        " island " in line and "Unexpected string values" in line
+        for line in process.stdout.splitlines()
+    )
+    ran = mlmd_states(tmp_path / "work", summary["run_id"], ("ExampleValidator", "Transform"))
+    assert ran == {"ExampleValidator": "executed", "Transform": "skipped"}

@@ -1,0 +1,177 @@
+"""The pure model builder, typed hyperparameters and how tuned values are applied."""
+
+import dataclasses
+
+import keras_tuner
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import features, keras_mode
+from components.trainer import tuner
+from components.trainer.hparams import HyperParameters
+from components.trainer.model import build_model
+
+VOCABULARY_SIZES = {"island": 4, "sex": 3}
+NUM_CLASSES = 3
+BATCH = 5
+
+
+def small_batch(batch: int = BATCH) -> dict[str, tf.Tensor]:
+    rng = np.random.default_rng(0)
+    inputs = {
+        features.transformed_name(k): tf.constant(rng.normal(size=batch), tf.float32)
+        for k in features.NUMERIC_FEATURE_KEYS
+    }
+    for key in features.CATEGORICAL_FEATURE_KEYS:
+        ids = rng.integers(0, VOCABULARY_SIZES[key], size=batch)
+        inputs[features.transformed_name(key)] = tf.constant(ids, tf.int64)
+    return inputs
+
+
+def layers_of(model: tf.keras.Model, kind: type) -> list:
+    return [layer for layer in model.layers if isinstance(layer, kind)]
+
+
+def test_tests_run_in_legacy_keras_mode():
+    keras_mode.require_legacy_keras()
+
+
+@pytest.mark.parametrize("hidden_units", [(4,), (16, 8), (8, 6, 4)])
+def test_output_is_one_probability_row_per_example(hidden_units):
+    model = build_model(HyperParameters(hidden_units=hidden_units), VOCABULARY_SIZES, NUM_CLASSES)
+    probabilities = model(small_batch(), training=False).numpy()
+    assert probabilities.shape == (BATCH, NUM_CLASSES)
+    assert (probabilities >= 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_inputs_are_keyed_by_transformed_names():
+    model = build_model(HyperParameters(), VOCABULARY_SIZES, NUM_CLASSES)
+    expected = {features.transformed_name(k) for k in features.FEATURE_KEYS}
+    assert set(model.input_names) == expected
+
+
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_output_width_follows_num_classes(num_classes):
+    model = build_model(HyperParameters(), VOCABULARY_SIZES, num_classes)
+    assert model(small_batch(), training=False).shape == (BATCH, num_classes)
+
+
+@pytest.mark.parametrize("hidden_units", [(4,), (16, 8), (8, 6, 4)])
+def test_dense_layers_match_hidden_units(hidden_units):
+    model = build_model(HyperParameters(hidden_units=hidden_units), VOCABULARY_SIZES, NUM_CLASSES)
+    widths = [layer.units for layer in layers_of(model, tf.keras.layers.Dense)]
+    assert widths == [*hidden_units, NUM_CLASSES]
+
+
+@pytest.mark.parametrize(("dropout", "expected"), [(0.0, 0), (0.25, 2)])
+def test_dropout_layers_only_when_dropout_positive(dropout, expected):
+    hparams = HyperParameters(hidden_units=(8, 4), dropout=dropout)
+    dropouts = layers_of(
+        build_model(hparams, VOCABULARY_SIZES, NUM_CLASSES), tf.keras.layers.Dropout
+    )
+    assert len(dropouts) == expected
+    assert all(layer.rate == dropout for layer in dropouts)
+
+
+def test_one_hot_width_follows_vocabulary_sizes():
+    model = build_model(HyperParameters(), VOCABULARY_SIZES, NUM_CLASSES)
+    widths = sorted(
+        layer.num_tokens for layer in layers_of(model, tf.keras.layers.CategoryEncoding)
+    )
+    assert widths == sorted(VOCABULARY_SIZES.values())
+
+
+def test_compiled_with_the_learning_rate():
+    model = build_model(HyperParameters(learning_rate=0.03), VOCABULARY_SIZES, NUM_CLASSES)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.03)
+    assert isinstance(model.loss, tf.keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_hyperparameters_round_trip():
+    hparams = HyperParameters(
+        hidden_units=(32, 16, 8),
+        learning_rate=0.001,
+        dropout=0.2,
+        batch_size=64,
+        epochs=5,
+        early_stopping_patience=2,
+        reduce_lr_patience=1,
+    )
+    values = hparams.to_dict()
+    assert values["hidden_units"] == [32, 16, 8]
+    assert HyperParameters.from_dict(values) == hparams
+    assert HyperParameters.from_dict({}) == HyperParameters()
+
+
+def test_hyperparameters_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        HyperParameters().dropout = 0.5  # type: ignore[misc]
+
+
+def test_unknown_hyperparameter_rejected():
+    values = {**HyperParameters().to_dict(), "momentum": 0.9}
+    with pytest.raises(ValueError, match="momentum"):
+        HyperParameters.from_dict(values)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("hidden_units", []),
+        ("hidden_units", [8, 0]),
+        ("learning_rate", 0.0),
+        ("learning_rate", 1.5),
+        ("dropout", -0.1),
+        ("dropout", 1.0),
+        ("batch_size", 0),
+        ("epochs", 0),
+        ("early_stopping_patience", 0),
+        ("reduce_lr_patience", -1),
+    ],
+)
+def test_invalid_hyperparameter_rejected(name, value):
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        HyperParameters.from_dict({name: value})
+
+
+def test_search_space_choices():
+    space = tuner.search_space([8, 16, 32], [0.001, 0.01])
+    units = space.space[[hp.name for hp in space.space].index(tuner.UNITS)]
+    rates = space.space[[hp.name for hp in space.space].index(tuner.LEARNING_RATE)]
+    assert list(units.values) == [8, 16, 32]
+    assert list(rates.values) == [0.001, 0.01]
+    assert space.values == {tuner.UNITS: 8, tuner.LEARNING_RATE: 0.001}
+
+
+def test_apply_tuned_values_dict():
+    base = HyperParameters(dropout=0.1, batch_size=16)
+    tuned = tuner.apply_tuned(base, {tuner.UNITS: 32, tuner.LEARNING_RATE: 0.03})
+    assert tuned == dataclasses.replace(base, hidden_units=(32, 16), learning_rate=0.03)
+
+
+def test_apply_tuned_keras_tuner_config():
+    space = tuner.search_space([8, 16, 32], [0.001, 0.01, 0.03])
+    space.values[tuner.UNITS] = 16
+    space.values[tuner.LEARNING_RATE] = 0.01
+    config = space.get_config()
+    assert set(config) >= {"space", "values"}
+    tuned = tuner.apply_tuned(HyperParameters(), config)
+    assert tuned.hidden_units == (16, 8)
+    assert tuned.learning_rate == 0.01
+
+
+def test_apply_tuned_keeps_a_second_layer_for_the_narrowest_width():
+    tuned = tuner.apply_tuned(HyperParameters(), {tuner.UNITS: 1, tuner.LEARNING_RATE: 0.1})
+    assert tuned.hidden_units == (1, 1)
+
+
+def test_tuned_hyperparameters_build_a_model():
+    space = tuner.search_space([8, 16], [0.01])
+    hparams = tuner.apply_tuned(
+        HyperParameters(), keras_tuner.HyperParameters.from_config(space.get_config()).values
+    )
+    model = build_model(hparams, VOCABULARY_SIZES, NUM_CLASSES)
+    widths = [layer.units for layer in layers_of(model, tf.keras.layers.Dense)]
+    assert widths == [8, 4, NUM_CLASSES]

@@ -1,0 +1,336 @@
+"""``load_config``: the shipped config loads; every kind of bad config names its key."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from components import features
+from components.trainer.hparams import HyperParameters
+from pipeline.config import ConfigError, PipelineConfig, load_config
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_CONFIG = REPO / "configs" / "penguins.yaml"
+CSV_DIR = REPO / "data" / "penguins"
+SCHEMA_PATH = REPO / "schemas" / "penguins" / "schema.pbtxt"
+
+
+def default_raw() -> dict:
+    """The shipped config as a dict, with its data paths made absolute."""
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["data"]["csv_dir"] = str(CSV_DIR)
+    raw["validation"]["schema_path"] = str(SCHEMA_PATH)
+    return raw
+
+
+def write_yaml(directory: Path, raw) -> Path:
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def config() -> PipelineConfig:
+    return load_config(DEFAULT_CONFIG)
+
+
+def test_shipped_config_values(config):
+    assert config.name == "penguins"
+    assert config.data.label_classes == ("Adelie", "Chinstrap", "Gentoo")
+    assert (config.data.splits.train, config.data.splits.eval, config.data.splits.test) == (7, 2, 1)
+    assert config.validation.on_anomalies == "fail"
+    assert config.trainer.hyperparameters == HyperParameters(
+        hidden_units=(16, 8), learning_rate=0.01, dropout=0.0, batch_size=32, epochs=60
+    )
+    assert config.tuner.enabled is False
+    assert config.evaluator.min_accuracy == 0.8
+    assert config.beam.extra_args == ()
+    assert config.source == DEFAULT_CONFIG
+
+
+def test_relative_paths_resolve_against_the_config_directory(config, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(DEFAULT_CONFIG) == config
+    assert config.data.csv_dir == CSV_DIR
+    assert config.validation.schema_path == SCHEMA_PATH
+    assert config.work_dir == REPO / "work"
+    assert config.pipeline_root == REPO / "work" / "pipelines" / "penguins"
+    assert config.serving_model_dir == REPO / "work" / "serving" / "penguins"
+
+
+def test_relative_config_path_is_made_absolute(config, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert load_config(Path("configs/penguins.yaml")) == config
+
+
+def test_work_dir_override(tmp_path):
+    config = load_config(DEFAULT_CONFIG, work_dir=tmp_path / "w")
+    assert config.work_dir == tmp_path / "w"
+    assert config.metadata_path == tmp_path / "w" / "metadata.sqlite"
+    assert config.runs_dir == tmp_path / "w" / "runs"
+
+
+def test_work_dir_defaults_next_to_the_config_directory(tmp_path):
+    raw = default_raw()
+    del raw["work_dir"]
+    (tmp_path / "configs").mkdir()
+    config = load_config(write_yaml(tmp_path / "configs", raw))
+    assert config.work_dir == tmp_path / "work"
+
+
+def test_serving_dir_relative_to_config(tmp_path):
+    raw = default_raw()
+    raw["pusher"]["serving_dir"] = "models"
+    config = load_config(write_yaml(tmp_path, raw))
+    assert config.serving_model_dir == tmp_path / "models" / "penguins"
+
+
+def test_schema_path_may_be_null(tmp_path):
+    raw = default_raw()
+    raw["validation"]["schema_path"] = None
+    assert load_config(write_yaml(tmp_path, raw)).validation.schema_path is None
+
+
+def test_omitted_sections_take_defaults(tmp_path):
+    raw = {"name": "minimal", "data": {"csv_dir": str(CSV_DIR), "label_classes": ["a", "b"]}}
+    config = load_config(write_yaml(tmp_path, raw))
+    assert config.trainer.hyperparameters == HyperParameters()
+    assert config.validation.schema_path is None
+    assert config.beam.direct_running_mode == "auto"
+
+
+def test_int_accepted_where_float_expected(tmp_path):
+    raw = default_raw()
+    raw["trainer"]["hyperparameters"]["learning_rate"] = 1
+    hparams = load_config(write_yaml(tmp_path, raw)).trainer.hyperparameters
+    assert hparams.learning_rate == 1.0
+    assert isinstance(hparams.learning_rate, float)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        (),
+        ("data",),
+        ("data", "splits"),
+        ("trainer",),
+        ("trainer", "hyperparameters"),
+        ("tuner",),
+        ("beam",),
+    ],
+    ids=lambda p: ".".join(p) or "top",
+)
+def test_config_is_frozen(config, path):
+    section = config
+    for name in path:
+        section = getattr(section, name)
+    field = dataclasses.fields(section)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(section, field, getattr(section, field))
+
+
+def test_digest_is_stable(config):
+    assert config.digest() == load_config(DEFAULT_CONFIG).digest()
+    assert len(config.digest()) == 12
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: dataclasses.replace(c, name="other"),
+        lambda c: dataclasses.replace(
+            c, evaluator=dataclasses.replace(c.evaluator, min_accuracy=0.9)
+        ),
+        lambda c: dataclasses.replace(
+            c,
+            trainer=dataclasses.replace(
+                c.trainer,
+                hyperparameters=dataclasses.replace(c.trainer.hyperparameters, dropout=0.1),
+            ),
+        ),
+        lambda c: dataclasses.replace(c, work_dir=c.work_dir / "elsewhere"),
+    ],
+    ids=["name", "evaluator.min_accuracy", "trainer.hyperparameters.dropout", "work_dir"],
+)
+def test_digest_changes_with_a_setting(config, change):
+    assert change(config).digest() != config.digest()
+
+
+def test_digest_changes_with_a_setting_in_the_file(tmp_path, config):
+    raw = default_raw()
+    same = load_config(write_yaml(tmp_path, raw), work_dir=config.work_dir)
+    raw["trainer"]["steps_per_epoch"] = 9
+    (tmp_path / "changed").mkdir()
+    changed = load_config(write_yaml(tmp_path / "changed", raw), work_dir=config.work_dir)
+    assert changed.digest() != same.digest()
+
+
+def _set(key: str, value):
+    def edit(raw: dict) -> None:
+        *parents, leaf = key.split(".")
+        section = raw
+        for name in parents:
+            section = section[name]
+        section[leaf] = value
+
+    return edit
+
+
+def _non_csv_dir(tmp_path: Path) -> str:
+    directory = tmp_path / "csv"
+    directory.mkdir()
+    (directory / "penguins.csv").write_text((CSV_DIR / "penguins.csv").read_text())
+    (directory / "README.md").write_text("not data\n")
+    return str(directory)
+
+
+# (id, key the message must name, edit of the default raw config)
+BAD_CONFIGS = [
+    ("unknown top-level key", "colour", _set("colour", "blue")),
+    ("unknown section key", "trainer.batch", _set("trainer.batch", 3)),
+    (
+        "unknown nested key",
+        "trainer.hyperparameters.foo",
+        _set("trainer.hyperparameters.foo", 1),
+    ),
+    (
+        "string where int",
+        "trainer.hyperparameters.epochs",
+        _set("trainer.hyperparameters.epochs", "ten"),
+    ),
+    ("bool where int", "trainer.steps_per_epoch", _set("trainer.steps_per_epoch", True)),
+    ("float where int", "trainer.eval_steps", _set("trainer.eval_steps", 4.5)),
+    ("string where bool", "tuner.enabled", _set("tuner.enabled", "yes")),
+    ("scalar where list", "data.label_classes", _set("data.label_classes", "Adelie")),
+    ("int list item", "data.label_classes[1]", _set("data.label_classes", ["a", 2])),
+    ("scalar where section", "evaluator", _set("evaluator", 0.8)),
+    ("empty path", "data.csv_dir", _set("data.csv_dir", "")),
+    (
+        "learning_rate 0",
+        "trainer.hyperparameters.learning_rate",
+        _set("trainer.hyperparameters.learning_rate", 0),
+    ),
+    (
+        "dropout 1",
+        "trainer.hyperparameters.dropout",
+        _set("trainer.hyperparameters.dropout", 1.0),
+    ),
+    (
+        "empty hidden_units",
+        "trainer.hyperparameters.hidden_units",
+        _set("trainer.hyperparameters.hidden_units", []),
+    ),
+    ("min_accuracy 1.5", "evaluator.min_accuracy", _set("evaluator.min_accuracy", 1.5)),
+    (
+        "negative max_accuracy_drop",
+        "evaluator.max_accuracy_drop",
+        _set("evaluator.max_accuracy_drop", -0.1),
+    ),
+    ("epochs 0", "trainer.hyperparameters.epochs", _set("trainer.hyperparameters.epochs", 0)),
+    ("tuner epochs 0", "tuner.epochs", _set("tuner.epochs", 0)),
+    (
+        "tuner learning rate 2",
+        "tuner.learning_rate_choices",
+        _set("tuner.learning_rate_choices", [0.01, 2]),
+    ),
+    ("split weight 0", "data.splits.test", _set("data.splits.test", 0)),
+    ("negative workers", "beam.direct_num_workers", _set("beam.direct_num_workers", -1)),
+    (
+        "bad enum on_anomalies",
+        "validation.on_anomalies",
+        _set("validation.on_anomalies", "maybe"),
+    ),
+    ("bad enum running mode", "beam.direct_running_mode", _set("beam.direct_running_mode", "x")),
+    ("bad name", "name", _set("name", "pen guins")),
+    ("bad model_name", "pusher.model_name", _set("pusher.model_name", "a/b")),
+    ("missing csv dir", "data.csv_dir", _set("data.csv_dir", str(REPO / "data" / "nowhere"))),
+    (
+        "missing schema file",
+        "validation.schema_path",
+        _set("validation.schema_path", str(REPO / "schemas" / "penguins" / "missing.pbtxt")),
+    ),
+    (
+        "duplicate label_classes",
+        "data.label_classes",
+        _set("data.label_classes", ["Adelie", "Gentoo", "Adelie"]),
+    ),
+    ("single label class", "data.label_classes", _set("data.label_classes", ["Adelie"])),
+    ("extra_args without --", "beam.extra_args", _set("beam.extra_args", ["--a=1", "b=2"])),
+    ("missing data section", "data", lambda raw: raw.pop("data")),
+    ("missing name", "name", lambda raw: raw.pop("name")),
+    ("source is not a setting", "source", _set("source", "x.yaml")),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "edit"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_bad_config_names_the_key(tmp_path, key, edit):
+    raw = default_raw()
+    edit(raw)
+    path = write_yaml(tmp_path, raw)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    assert _named_key(message.removeprefix(f"{path}: ")) == key
+
+
+def _named_key(detail: str) -> str:
+    """The key in ``unknown key 'k'``, ``missing key 'k'`` or ``k: what is wrong``."""
+    quoted = re.fullmatch(r"(?:unknown|missing) key '([^']+)'", detail)
+    return quoted.group(1) if quoted else detail.split(": ")[0]
+
+
+def test_csv_dir_holding_a_non_csv_file(tmp_path):
+    raw = default_raw()
+    raw["data"]["csv_dir"] = _non_csv_dir(tmp_path)
+    path = write_yaml(tmp_path, raw)
+    with pytest.raises(ConfigError, match=r"^[^\n]*: data\.csv_dir: .*README\.md[^\n]*$"):
+        load_config(path)
+
+
+def test_csv_dir_without_a_csv_file(tmp_path):
+    raw = default_raw()
+    (tmp_path / "empty").mkdir()
+    raw["data"]["csv_dir"] = str(tmp_path / "empty")
+    with pytest.raises(ConfigError, match=r"data\.csv_dir: no \.csv file"):
+        load_config(write_yaml(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("name: [penguins\ndata: {\n", "not valid YAML"),
+        ("- name: penguins\n- data: {}\n", "top level must be a mapping"),
+        ("just a string\n", "top level must be a mapping"),
+        ("", "top level must be a mapping"),
+    ],
+    ids=["invalid yaml", "list", "scalar", "empty file"],
+)
+def test_unusable_file_is_one_line(tmp_path, text, phrase):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert phrase in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_label_classes_match_the_schema_label_domain(config):
+    schema = text_format.Parse(config.validation.schema_path.read_text(), schema_pb2.Schema())
+    (label,) = [f for f in schema.feature if f.name == features.LABEL_KEY]
+    (domain,) = [d for d in schema.string_domain if d.name == label.domain]
+    assert tuple(domain.value) == config.data.label_classes

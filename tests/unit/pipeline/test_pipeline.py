@@ -1,0 +1,106 @@
+"""Construction: create_pipeline(cfg) has the expected nodes, edges and settings."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from tfx.dsl.compiler import compiler
+
+from pipeline.config import BeamConfig, ValidationConfig, load_config
+from pipeline.pipeline import beam_pipeline_args, code_digest, create_pipeline
+
+REPO = Path(__file__).resolve().parents[3]
+
+EDGES = {
+    "CsvExampleGen": set(),
+    "ImportSchemaGen": set(),
+    "StatisticsGen": {"CsvExampleGen"},
+    "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
+    "DataGate": {"ExampleValidator"},
+    "Transform": {"CsvExampleGen", "ImportSchemaGen", "DataGate"},
+    "Trainer": {"Transform"},
+    "latest_blessed_model_resolver": {"Trainer"},
+    "Evaluator": {"CsvExampleGen", "Trainer", "latest_blessed_model_resolver"},
+    "TestEvaluator": {"CsvExampleGen", "Trainer", "Evaluator"},
+    "Pusher": {"Trainer", "Evaluator"},
+}
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    return load_config(REPO / "configs" / "penguins.yaml", work_dir=tmp_path_factory.mktemp("w"))
+
+
+def edges(pipeline) -> dict[str, set[str]]:
+    return {c.id: {u.id for u in c.upstream_nodes} for c in pipeline.components}
+
+
+def test_default_pipeline_nodes_and_edges(cfg):
+    assert edges(create_pipeline(cfg)) == EDGES
+
+
+def test_default_pipeline_settings(cfg):
+    pipeline = create_pipeline(cfg)
+    assert pipeline.enable_cache
+    assert pipeline.pipeline_info.pipeline_root == str(cfg.work_dir / "pipelines" / "penguins")
+    sqlite = pipeline.metadata_connection_config.sqlite
+    assert sqlite.filename_uri == str(cfg.work_dir / "metadata.sqlite")
+    assert "--direct_running_mode=in_memory" in pipeline.beam_pipeline_args
+
+
+def test_push_and_test_scoring_are_conditional_on_blessing(cfg):
+    ir = compiler.Compiler().compile(create_pipeline(cfg))
+    conditional = {
+        n.pipeline_node.node_info.id for n in ir.nodes if n.pipeline_node.inputs.conditionals
+    }
+    assert conditional == {"Pusher", "TestEvaluator"}
+
+
+def test_tuner_feeds_trainer_when_enabled(cfg):
+    tuned = dataclasses.replace(cfg, tuner=dataclasses.replace(cfg.tuner, enabled=True))
+    graph = edges(create_pipeline(tuned))
+    assert graph["Tuner"] == {"Transform"}
+    assert graph["Trainer"] == {"Transform", "Tuner"}
+
+
+def test_warn_on_anomalies_drops_the_gate(cfg):
+    warn = dataclasses.replace(
+        cfg, validation=dataclasses.replace(cfg.validation, on_anomalies="warn")
+    )
+    graph = edges(create_pipeline(warn))
+    assert "DataGate" not in graph
+    assert graph["Transform"] == {"CsvExampleGen", "ImportSchemaGen"}
+
+
+def test_no_schema_path_infers_schema(cfg):
+    inferred = dataclasses.replace(cfg, validation=ValidationConfig(schema_path=None))
+    graph = edges(create_pipeline(inferred))
+    assert graph["SchemaGen"] == {"StatisticsGen"}
+    assert "ImportSchemaGen" not in graph
+
+
+@pytest.mark.parametrize(
+    ("beam", "expected"),
+    [
+        (BeamConfig(), ["--direct_running_mode=in_memory", "--direct_num_workers=1"]),
+        (
+            BeamConfig(multi_processing_above_mb=0.001),
+            ["--direct_running_mode=multi_processing", "--direct_num_workers=0"],
+        ),
+        (
+            BeamConfig(direct_running_mode="multi_processing", direct_num_workers=2),
+            ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+        ),
+        (
+            BeamConfig(direct_running_mode="multi_threading", extra_args=("--runner=Direct",)),
+            ["--direct_running_mode=multi_threading", "--direct_num_workers=1", "--runner=Direct"],
+        ),
+    ],
+)
+def test_beam_args(cfg, beam, expected):
+    assert beam_pipeline_args(dataclasses.replace(cfg, beam=beam)) == expected
+
+
+def test_code_digest_tracks_the_named_code():
+    assert code_digest(("features.py",)) == code_digest(("features.py",))
+    assert code_digest(("features.py",)) != code_digest(("features.py", "transform"))
