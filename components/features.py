@@ -23,6 +23,10 @@ SLICE_FEATURE_KEYS = ("island", "sex")
 # Vocabulary buckets for categorical values never seen in training.
 OOV_BUCKETS = 1
 
+# A missing categorical value becomes this token and so gets a vocabulary id of its
+# own (tf.Transform keeps "" out of vocabularies, which would merge missing with OOV).
+MISSING_CATEGORY = "<missing>"
+
 FEATURE_KEYS = NUMERIC_FEATURE_KEYS + CATEGORICAL_FEATURE_KEYS
 
 

@@ -195,7 +195,7 @@ class BeamConfig:
     def __post_init__(self) -> None:
         if self.direct_num_workers < 0:
             raise ValueError(f"direct_num_workers: must be >= 0, got {self.direct_num_workers}")
-        if self.multi_processing_above_mb <= 0:
+        if not self.multi_processing_above_mb > 0:  # also rejects NaN
             raise ValueError("multi_processing_above_mb: must be > 0")
         bad = [a for a in self.extra_args if not a.startswith("--")]
         if bad:
@@ -262,7 +262,7 @@ def load_config(path: Path, work_dir: Path | None = None) -> PipelineConfig:
     """
     path = Path(path).resolve()
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:
@@ -280,7 +280,22 @@ def load_config(path: Path, work_dir: Path | None = None) -> PipelineConfig:
     return dataclasses.replace(config, source=path)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if repeated is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key '{repeated}' appears twice", node.start_mark
+            )
+        return super().construct_mapping(node, deep=deep)
+
+
 def _build(cls: type, raw: Any, key: str, base_dir: Path) -> Any:
+    if raw is None:  # an empty section means "all defaults"
+        raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{key or 'top level'}: expected a mapping, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)

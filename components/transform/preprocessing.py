@@ -16,8 +16,9 @@ def preprocessing_fn(
     """Maps raw penguin features to model-ready tensors.
 
     Numeric features: missing values filled with the training mean, then z-scored.
-    Categorical features: missing values become "", then vocabulary ids (with OOV
-    buckets). Label: its position in ``custom_config["label_classes"]`` (-1 if unknown).
+    Categorical features: missing values become ``features.MISSING_CATEGORY``, then
+    vocabulary ids (with OOV buckets).
+    Label: its position in ``custom_config["label_classes"]`` (-1 if unknown).
 
     Args:
         inputs: Raw features, dense or sparse, as parsed with the schema.
@@ -34,7 +35,7 @@ def preprocessing_fn(
         )
     for key in features.CATEGORICAL_FEATURE_KEYS:
         outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
-            _fill_missing(inputs[key], ""),
+            _fill_missing(inputs[key], features.MISSING_CATEGORY),
             num_oov_buckets=features.OOV_BUCKETS,
             vocab_filename=features.vocabulary_name(key),
         )

@@ -11,7 +11,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import features
 from components.trainer.hparams import HyperParameters
-from pipeline.config import ConfigError, PipelineConfig, load_config
+from pipeline.config import ConfigError, PipelineConfig, TunerConfig, load_config
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = REPO / "configs" / "penguins.yaml"
@@ -101,6 +101,12 @@ def test_omitted_sections_take_defaults(tmp_path):
     assert config.trainer.hyperparameters == HyperParameters()
     assert config.validation.schema_path is None
     assert config.beam.direct_running_mode == "auto"
+
+
+def test_empty_section_takes_defaults(tmp_path):
+    raw = default_raw()
+    raw["tuner"] = None
+    assert load_config(write_yaml(tmp_path, raw)).tuner == TunerConfig()
 
 
 def test_int_accepted_where_float_expected(tmp_path):
@@ -260,6 +266,11 @@ BAD_CONFIGS = [
     ),
     ("single label class", "data.label_classes", _set("data.label_classes", ["Adelie"])),
     ("extra_args without --", "beam.extra_args", _set("beam.extra_args", ["--a=1", "b=2"])),
+    (
+        "NaN size threshold",
+        "beam.multi_processing_above_mb",
+        _set("beam.multi_processing_above_mb", float("nan")),
+    ),
     ("missing data section", "data", lambda raw: raw.pop("data")),
     ("missing name", "name", lambda raw: raw.pop("name")),
     ("source is not a setting", "source", _set("source", "x.yaml")),
@@ -310,8 +321,9 @@ def test_csv_dir_without_a_csv_file(tmp_path):
         ("- name: penguins\n- data: {}\n", "top level must be a mapping"),
         ("just a string\n", "top level must be a mapping"),
         ("", "top level must be a mapping"),
+        ("name: a\nname: b\n", "key 'name' appears twice"),
     ],
-    ids=["invalid yaml", "list", "scalar", "empty file"],
+    ids=["invalid yaml", "list", "scalar", "empty file", "duplicate key"],
 )
 def test_unusable_file_is_one_line(tmp_path, text, phrase):
     path = tmp_path / "config.yaml"

@@ -1,5 +1,6 @@
 """``preprocessing_fn`` run through tf.Transform's Beam API on ten in-memory rows."""
 
+import collections
 import functools
 import json
 from pathlib import Path
@@ -35,8 +36,7 @@ RAW_FEATURE_SPEC = {
 # None is a missing value. Island counts: Biscoe 5, Dream 3, Torgersen 2.
 # Sex counts: male 5, missing 3, female 2. Species: Gentoo is the most frequent
 # class but keeps id 2; "Emperor" is not a label class.
-# tf.Transform keeps "" out of every vocabulary, so a missing sex lands in the
-# OOV bucket (id = vocabulary size), although it is more frequent than "female".
+# A missing sex is a category of its own, ranked by its frequency like any other.
 ROWS = [
     # bill_length, bill_depth, flipper, body_mass, sex, island, species
     (39.1, 18.7, 181, 3750, "male", "Torgersen", "Adelie"),
@@ -51,7 +51,7 @@ ROWS = [
     (45.2, 16.4, 223, 5950, "male", "Dream", "Emperor"),
 ]
 EXPECTED_ISLAND_IDS = {"Biscoe": 0, "Dream": 1, "Torgersen": 2}
-EXPECTED_SEX_IDS = {"male": 0, "female": 1, None: 2}
+EXPECTED_SEX_IDS = {"male": 0, None: 1, "female": 2}
 EXPECTED_LABEL_IDS = {"Adelie": 0, "Chinstrap": 1, "Gentoo": 2, "Emperor": -1}
 
 NUMERIC_XF = [features.transformed_name(k) for k in features.NUMERIC_FEATURE_KEYS]
@@ -156,11 +156,10 @@ def test_categorical_vocabulary_ids_by_frequency(transformed, expected, name):
     assert [row[name] for row in transformed] == [row[name] for row in expected]
 
 
-def test_missing_sex_gets_the_oov_id(transformed):
-    vocabulary_size = len({row[4] for row in ROWS if row[4] is not None})
-    missing = [row for row in transformed if row[SEX_XF] == vocabulary_size]
-    assert len(missing) == sum(1 for row in ROWS if row[4] is None)
-    assert max(row[SEX_XF] for row in transformed) < vocabulary_size + features.OOV_BUCKETS
+def test_missing_sex_is_a_category_of_its_own(transformed):
+    counts = collections.Counter(row[SEX_XF] for row in transformed)
+    # male 5, missing 3, female 2: three in-vocabulary ids, the OOV id (3) unused.
+    assert counts == {0: 5, 1: 3, 2: 2}
 
 
 def test_label_ids_follow_label_classes_and_unknown_is_minus_one(transformed, expected):
