@@ -6,6 +6,7 @@ import tensorflow_transform as tft
 from components import features
 
 SERVING_SIGNATURE = "serving_default"
+RAW_SIGNATURE = "serving_raw"
 TRANSFORM_SIGNATURE = "transform_features"
 PROBABILITIES = "probabilities"
 
@@ -19,8 +20,11 @@ def export_serving_model(
     """Saves ``model`` with the Transform graph attached.
 
     ``serving_default`` takes serialized raw tf.Examples (``examples``) and returns
-    ``probabilities``, ``class_ids`` and ``classes``; ``transform_features`` returns
-    the transformed features, label included, which TFMA uses to read labels.
+    ``probabilities``, ``class_ids`` and ``classes``. ``serving_raw`` returns the same
+    from one dense tensor per raw feature (float32 with NaN for a missing number,
+    string with "" for a missing category): the form TFLite converts and the REST
+    server feeds. ``transform_features`` returns the transformed features, label
+    included, which TFMA uses to read labels.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -28,9 +32,8 @@ def export_serving_model(
     labelled_spec = {**input_spec, features.LABEL_KEY: raw_spec[features.LABEL_KEY]}
     class_names = tf.constant(label_classes)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
-    def serve(examples):
-        transformed = model.tft_layer(tf.io.parse_example(examples, input_spec))
+    def predict(raw_features):
+        transformed = model.tft_layer(raw_features)
         probabilities = model(
             {name: transformed[name] for name in model.input_names}, training=False
         )
@@ -42,11 +45,56 @@ def export_serving_model(
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(examples):
+        return predict(tf.io.parse_example(examples, input_spec))
+
+    @tf.function(input_signature=[dense_input_signature()])
+    def serve_raw(dense):
+        return predict(raw_from_dense(dense, input_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(examples):
         return model.tft_layer(tf.io.parse_example(examples, labelled_spec))
 
     model.save(
         export_dir,
         save_format="tf",
-        signatures={SERVING_SIGNATURE: serve, TRANSFORM_SIGNATURE: transform_features},
+        signatures={
+            SERVING_SIGNATURE: serve,
+            RAW_SIGNATURE: serve_raw,
+            TRANSFORM_SIGNATURE: transform_features,
+        },
     )
+
+
+def dense_input_signature() -> dict[str, tf.TensorSpec]:
+    """One rank-1 tensor per raw feature: float32 (NaN = missing) or string ("" = missing)."""
+    spec = {}
+    for key in features.NUMERIC_FEATURE_KEYS:
+        spec[key] = tf.TensorSpec([None], tf.float32, name=key)
+    for key in features.CATEGORICAL_FEATURE_KEYS:
+        spec[key] = tf.TensorSpec([None], tf.string, name=key)
+    return spec
+
+
+def raw_from_dense(dense: dict[str, tf.Tensor], raw_spec: dict) -> dict[str, tf.Tensor]:
+    """Dense per-feature tensors -> the tensors tf.io.parse_example would give for ``raw_spec``."""
+    raw = {}
+    for key, value in dense.items():
+        spec = raw_spec[key]
+        if value.dtype == tf.string:
+            present = tf.not_equal(value, "")
+        else:
+            present = tf.logical_not(tf.math.is_nan(value))
+            value = tf.round(value) if spec.dtype.is_integer else value
+            value = tf.cast(tf.where(present, value, tf.zeros_like(value)), spec.dtype)
+        if isinstance(spec, tf.io.VarLenFeature):
+            rows = tf.where(present)
+            raw[key] = tf.SparseTensor(
+                indices=tf.concat([rows, tf.zeros_like(rows)], axis=1),
+                values=tf.gather_nd(value, rows),
+                dense_shape=tf.stack([tf.shape(value, out_type=tf.int64)[0], 1]),
+            )
+        else:
+            raw[key] = tf.reshape(value, [-1, *spec.shape])
+    return raw

@@ -154,6 +154,23 @@ def test_pushed_model_predicts_on_raw_examples(first_run):
     accuracy = sum(p == row["species"] for p, row in zip(predicted, rows, strict=True)) / len(rows)
     assert accuracy >= 0.8
 
+    dense = model.signatures["serving_raw"](**_dense_inputs(rows))
+    assert dense["probabilities"].numpy() == pytest.approx(probabilities, abs=1e-6)
+
+
+def _dense_inputs(rows: list[dict]) -> dict[str, tf.Tensor]:
+    """The serving_raw form: one tensor per feature, NaN or "" where a value is missing."""
+    types = {f.name: f.type for f in _schema().feature}
+    columns = {}
+    for key in types:
+        if key in ("species", "year"):
+            continue
+        if types[key] == schema_pb2.BYTES:
+            columns[key] = tf.constant([row[key] for row in rows])
+        else:
+            columns[key] = tf.constant([float(row[key] or "nan") for row in rows], tf.float32)
+    return columns
+
 
 def _raw_example(row: dict) -> bytes:
     """A serialized tf.Example typed by the curated schema; the label is left out."""
