@@ -32,17 +32,40 @@ See README.md, "Quickstart"."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Run the TFX pipeline.")
-    parser.add_argument("--local", action="store_true", help="run with TFX's LocalDagRunner")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="pipeline YAML")
-    parser.add_argument(
-        "--work-dir", type=Path, help="pipeline root, ML Metadata, serving dir and logs"
+    parser = argparse.ArgumentParser(
+        description="Run the TFX pipeline, serve what it pushed, or roll a push back."
     )
+    _add_common_options(parser, default_config=DEFAULT_CONFIG)
+    parser.add_argument("--local", action="store_true", help="run with TFX's LocalDagRunner")
     parser.add_argument("--verbose", action="store_true", help="stream TFX/Beam logs")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="REST server (TF Serving routes) on pushed models")
+    _add_common_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    rollback = commands.add_parser("rollback", help="serve the previous pushed version again")
+    _add_common_options(rollback)
+    rollback.add_argument("--to", type=int, metavar="VERSION", help="version to serve")
+    versions = commands.add_parser("versions", help="served versions and push/rollback history")
+    _add_common_options(versions)
     args = parser.parse_args(argv)
-    if not args.local:
-        parser.error("choose an orchestrator: --local")
+    if args.command is None and not args.local:
+        parser.error("choose --local, or a command: serve, rollback, versions")
+    if args.command is not None and args.local:
+        parser.error(f"--local runs the pipeline; it does not combine with {args.command}")
     return args
+
+
+def _add_common_options(parser: argparse.ArgumentParser, default_config=argparse.SUPPRESS) -> None:
+    # Subcommands default to SUPPRESS so they do not overwrite options given before them.
+    default_work_dir = None if default_config is not argparse.SUPPRESS else argparse.SUPPRESS
+    parser.add_argument("--config", type=Path, default=default_config, help="pipeline YAML")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=default_work_dir,
+        help="pipeline root, ML Metadata, serving dir and logs",
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -62,12 +85,61 @@ def main(argv: list[str]) -> int:
         print(f"config error: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
 
+    if args.command == "serve":
+        return _serve(cfg, args.host, args.port)
+    if args.command == "rollback":
+        return _rollback(cfg, args.to)
+    if args.command == "versions":
+        return _versions(cfg)
+    return _run_local(cfg, verbose=args.verbose)
+
+
+def _serve(cfg, host: str, port: int) -> int:
+    from serving.server import run_server
+
+    if not cfg.serving_root.is_dir():
+        print(f"nothing to serve: {cfg.serving_root} does not exist; run the pipeline first")
+        return EXIT_RUN_FAILED
+    print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.pusher.model_name}")
+    run_server(cfg.serving_root, host=host, port=port)
+    return EXIT_OK
+
+
+def _rollback(cfg, to_version: int | None) -> int:
+    from components.serving_pusher import pusher
+
+    try:
+        result = pusher.rollback(cfg.serving_model_dir, to_version)
+    except pusher.RollbackError as err:
+        print(f"rollback refused: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(
+        f"{cfg.pusher.model_name}: now serving version {result.to_version} "
+        f"(version {result.from_version} moved to {cfg.serving_model_dir / pusher.ROLLED_BACK_DIR})"
+    )
+    return EXIT_OK
+
+
+def _versions(cfg) -> int:
+    from components.serving_pusher import pusher
+
+    served = pusher.served_versions(cfg.serving_model_dir)
+    print(f"{cfg.pusher.model_name} in {cfg.serving_model_dir}")
+    print(f"served     {', '.join(map(str, served)) or 'none'}")
+    print(f"current    {served[-1] if served else 'none'}")
+    for record in pusher.history(cfg.serving_model_dir):
+        details = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("event", "time"))
+        print(f"{record.get('time', ''):<26} {record.get('event', ''):<9} {details}")
+    return EXIT_OK
+
+
+def _run_local(cfg, verbose: bool) -> int:
     run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
     run_dir = cfg.runs_dir / run_id
     run_dir.mkdir(parents=True)
     log_path = run_dir / LOG_FILE
     print(f"{cfg.name}: run {run_id}  (config {cfg.source})", flush=True)
-    with _logging_to(log_path, verbose=args.verbose) as terminal:
+    with _logging_to(log_path, verbose=verbose) as terminal:
         from pipeline.local_run import run_local
         from pipeline.summary import summarize
 

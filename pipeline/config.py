@@ -155,22 +155,56 @@ class EvaluatorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TFLiteConfig:
+    """The TFLiteConverter: raw-feature TFLite model, parity-gated against the SavedModel.
+
+    Attributes:
+        enabled: Adds the converter after the Evaluator (blessed models only).
+        quantization: none, dynamic (weights int8), float16, or int8 (calibrated on train data).
+        accuracy_tolerance: Largest eval accuracy drop (absolute; 0.01 = one point) that still
+            blesses the TFLite model.
+        micro: Also build the microcontroller variant (builtins-only int8 on transformed
+            features, C array and preprocessing spec).
+        representative_examples: Train examples used to calibrate int8.
+    """
+
+    enabled: bool = True
+    quantization: Literal["none", "dynamic", "float16", "int8"] = "dynamic"
+    accuracy_tolerance: float = 0.01
+    micro: bool = False
+    representative_examples: int = 100
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.accuracy_tolerance <= 1:
+            raise ValueError(
+                f"accuracy_tolerance: must be in [0, 1], got {self.accuracy_tolerance}"
+            )
+        if self.representative_examples < 1:
+            raise ValueError("representative_examples: must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
 class PusherConfig:
     """Where blessed models go.
 
     Attributes:
-        model_name: Served model name; versions land in ``<work dir>/serving/<model_name>/``.
-        serving_dir: Overrides the serving base directory (absolute, or relative to the config).
+        model_name: Served model name; versions land in ``<serving root>/<model_name>/<version>/``.
+        serving_dir: The serving root (absolute, or relative to the config); default
+            ``<work dir>/serving``.
+        keep_versions: Versions kept in the model base path; older ones are deleted.
     """
 
     model_name: str = "penguins"
     serving_dir: Path | None = None
+    keep_versions: int = 5
 
     def __post_init__(self) -> None:
         if not self.model_name or not self.model_name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(
                 f"model_name: letters, digits, '-' and '_' only, got {self.model_name!r}"
             )
+        if self.keep_versions < 1:
+            raise ValueError(f"keep_versions: must be >= 1, got {self.keep_versions}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +253,7 @@ class PipelineConfig:
     trainer: TrainerConfig = TrainerConfig()
     tuner: TunerConfig = TunerConfig()
     evaluator: EvaluatorConfig = EvaluatorConfig()
+    tflite: TFLiteConfig = TFLiteConfig()
     pusher: PusherConfig = PusherConfig()
     beam: BeamConfig = BeamConfig()
     source: Path | None = None
@@ -236,9 +271,12 @@ class PipelineConfig:
         return self.work_dir / "metadata.sqlite"
 
     @property
+    def serving_root(self) -> Path:
+        return self.pusher.serving_dir or self.work_dir / "serving"
+
+    @property
     def serving_model_dir(self) -> Path:
-        base = self.pusher.serving_dir or self.work_dir / "serving"
-        return base / self.pusher.model_name
+        return self.serving_root / self.pusher.model_name
 
     @property
     def runs_dir(self) -> Path:

@@ -41,3 +41,36 @@ def test_an_orchestrator_is_required():
     result = run(RUNNER)
     assert result.returncode == 2
     assert "--local" in result.stderr
+
+
+def _serving_root_with_versions(work_dir: Path, versions: list[int]) -> Path:
+    base = work_dir / "serving" / "penguins"
+    for version in versions:
+        (base / str(version)).mkdir(parents=True)
+        (base / str(version) / "saved_model.pb").write_bytes(b"")
+    return base
+
+
+def test_rollback_serves_the_previous_version_and_records_it(tmp_path):
+    base = _serving_root_with_versions(tmp_path, [1, 2])
+    result = run(RUNNER, "rollback", "--work-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "now serving version 1" in result.stdout
+    assert sorted(p.name for p in base.iterdir() if p.name.isdigit()) == ["1"]
+
+    again = run(RUNNER, "rollback", "--work-dir", str(tmp_path))
+    assert again.returncode == 1
+    assert "rollback refused" in again.stderr and "only one" in again.stderr
+
+    shown = run(RUNNER, "versions", "--work-dir", str(tmp_path))
+    assert shown.returncode == 0
+    assert "current    1" in shown.stdout
+    lines = shown.stdout.splitlines()
+    assert any("rollback" in line and "from_version=2" in line for line in lines)
+
+
+def test_rollback_to_an_unknown_version_is_refused(tmp_path):
+    _serving_root_with_versions(tmp_path, [1, 2, 3])
+    result = run(RUNNER, "rollback", "--work-dir", str(tmp_path), "--to", "7")
+    assert result.returncode == 1
+    assert "version 7" in result.stderr

@@ -1,0 +1,551 @@
+"""Pushes SavedModels into a TF Serving model directory, atomically and with history.
+
+Layout under ``model_base_path`` (what TF Serving and ``serving/server.py`` read)::
+
+    <model_base_path>/<version>/saved_model.pb   # one numeric directory per served version
+    <model_base_path>/rolled_back/<version>/     # versions taken out of service by rollback()
+    <model_base_path>/push_history.jsonl         # one JSON object per push, rollback, retirement
+    <model_base_path>/.tmp-*                     # a copy in progress (never a numeric name)
+
+TF Serving only loads directories whose names are integers, so a copy becomes visible
+the moment it is renamed to ``<version>``, complete. Version numbers only grow: a number
+once pushed is never given out again, even after it was rolled back or retired.
+This module has no TFX imports; ``component.py`` is the thin TFX shim around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import filecmp
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+HISTORY_FILE = "push_history.jsonl"
+ROLLED_BACK_DIR = "rolled_back"
+MODELS_CONFIG_FILE = "models.config"
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+_LOCK_FILE = ".push.lock"
+_TMP_PREFIX = ".tmp-"
+_VERSION_NAME = re.compile(r"[0-9]+")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SUM_TOLERANCE = 1e-3
+# Lines of a TensorFlow error message that say where, not what.
+_NOISE = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ")
+
+
+class SmokeTestError(RuntimeError):
+    """A model failed to load or gave unusable predictions; it must not be pushed."""
+
+
+class RollbackError(ValueError):
+    """A rollback was asked for that cannot be done (nothing earlier, unknown version)."""
+
+
+class PushResult(NamedTuple):
+    """Outcome of ``push_model``: the version now holding the model and where it lives."""
+
+    version: int
+    path: Path
+    already_served: bool
+
+
+class RollbackResult(NamedTuple):
+    """Outcome of ``rollback``: the highest version before and after."""
+
+    from_version: int
+    to_version: int
+
+
+# ---------------------------------------------------------------------------- smoke test
+
+
+def smoke_test(
+    saved_model_dir: str,
+    dense_inputs: dict[str, np.ndarray],
+    signature_key: str = "serving_raw",
+) -> None:
+    """Loads a SavedModel and checks its predictions on a few examples.
+
+    Args:
+        saved_model_dir: The SavedModel directory.
+        dense_inputs: One rank-1 array per input of the signature, all of length n.
+        signature_key: The signature to call.
+
+    Raises:
+        SmokeTestError: With a one-line reason if the model cannot be loaded or called,
+            or ``probabilities`` is not an [n, k>=2] array of finite values in [0, 1]
+            whose rows sum to 1.
+    """
+    # Imported here so pushing, rollback and history stay usable without TensorFlow.
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(saved_model_dir)
+    except Exception as error:  # any load failure means "do not push"
+        raise SmokeTestError(f"cannot load {saved_model_dir}: {describe_error(error)}") from error
+    if signature_key not in loaded.signatures:
+        raise SmokeTestError(
+            f"no signature {signature_key!r}; found {sorted(loaded.signatures.keys())}"
+        )
+    signature = loaded.signatures[signature_key]
+    tensors = _signature_tensors(tf, signature, dense_inputs)
+    try:
+        outputs = signature(**tensors)
+    except Exception as error:  # a model that cannot run its own signature is broken
+        raise SmokeTestError(f"{signature_key} failed: {describe_error(error)}") from error
+    n = len(next(iter(dense_inputs.values())))
+    check_outputs({key: value.numpy() for key, value in outputs.items()}, n)
+
+
+def check_outputs(outputs: dict[str, np.ndarray], n: int) -> None:
+    """Checks model outputs for n examples; raises SmokeTestError naming the first problem."""
+    if "probabilities" not in outputs:
+        raise SmokeTestError(f"no 'probabilities' output; found {sorted(outputs)}")
+    for key, value in outputs.items():
+        if value.ndim == 0 or value.shape[0] != n:
+            shape = list(value.shape)
+            raise SmokeTestError(f"output {key!r} has shape {shape}, expected [{n}, ...]")
+    probabilities = outputs["probabilities"]
+    if probabilities.ndim != 2 or probabilities.shape[1] < 2:
+        raise SmokeTestError(
+            f"probabilities have shape {list(probabilities.shape)}, expected [{n}, k>=2]"
+        )
+    if not np.isfinite(probabilities).all():
+        raise SmokeTestError("probabilities contain NaN or infinite values")
+    if (probabilities < 0).any() or (probabilities > 1).any():
+        raise SmokeTestError("probabilities fall outside [0, 1]")
+    sums = probabilities.sum(axis=1)
+    worst = float(np.max(np.abs(sums - 1.0)))
+    if worst > _SUM_TOLERANCE:
+        raise SmokeTestError(f"probability rows sum to {sums.tolist()}, not 1")
+
+
+def _signature_tensors(tf: Any, signature: Any, dense_inputs: dict[str, np.ndarray]) -> dict:
+    specs = signature.structured_input_signature[1]
+    if set(specs) != set(dense_inputs):
+        raise SmokeTestError(
+            f"signature inputs {sorted(specs)} differ from smoke inputs {sorted(dense_inputs)}"
+        )
+    lengths = {len(value) for value in dense_inputs.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        raise SmokeTestError(f"smoke inputs must share one non-zero length, got {sorted(lengths)}")
+    try:
+        return {key: tf.constant(dense_inputs[key], spec.dtype) for key, spec in specs.items()}
+    except (TypeError, ValueError) as error:
+        reason = describe_error(error)
+        raise SmokeTestError(f"smoke inputs do not fit the signature: {reason}") from error
+
+
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """``Type: the informative line`` of an exception, skipping TensorFlow's preamble."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    useful = [line for line in lines if line and not line.startswith(_NOISE)]
+    text = (useful or lines or [""])[0]
+    return f"{type(error).__name__}: {text}"[:limit]
+
+
+# ---------------------------------------------------------------------------- versions
+
+
+def served_versions(model_base_path: Path) -> list[int]:
+    """Numeric version directories holding a SavedModel, ascending."""
+    return sorted(version for version, _ in _version_dirs(Path(model_base_path)))
+
+
+def history(model_base_path: Path) -> list[dict]:
+    """Every recorded push, rollback and retirement, oldest first.
+
+    A line cut short by a crash mid-write is skipped; every complete line is kept.
+    """
+    path = Path(model_base_path) / HISTORY_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def next_version(model_base_path: Path) -> int:
+    """One more than any version ever used here (served, rolled back or retired); 1 at first."""
+    base = Path(model_base_path)
+    used = [version for version, _ in _version_dirs(base, require_model=False)]
+    used += [version for version, _ in _version_dirs(base / ROLLED_BACK_DIR, require_model=False)]
+    used += _recorded_versions(history(base))
+    return max(used, default=0) + 1
+
+
+def _recorded_versions(records: list[dict]) -> list[int]:
+    versions = []
+    for record in records:
+        for key in ("version", "from_version", "to_version"):
+            if isinstance(record.get(key), int):
+                versions.append(record[key])
+        versions += [v for v in record.get("versions", []) if isinstance(v, int)]
+    return versions
+
+
+def _version_dirs(directory: Path, require_model: bool = True) -> list[tuple[int, Path]]:
+    if not directory.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(directory):
+        if not (_VERSION_NAME.fullmatch(entry.name) and entry.is_dir()):
+            continue
+        path = Path(entry.path)
+        if not require_model or _has_saved_model(path):
+            found.append((int(entry.name), path))
+    return found
+
+
+def directory_digest(directory: str | Path) -> str:
+    """SHA-256 over every file's relative path and bytes: a ``source_id`` for ``push_model``."""
+    root = Path(directory)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _has_saved_model(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in SAVED_MODEL_FILES)
+
+
+# ---------------------------------------------------------------------------- push
+
+
+def push_model(
+    source_dir: str,
+    model_base_path: Path,
+    version: int | None = None,
+    source_id: str | None = None,
+) -> PushResult:
+    """Copies a SavedModel to ``<model_base_path>/<version>`` atomically.
+
+    The copy goes to a hidden sibling directory first, is flushed to disk, then renamed
+    into place, so a reader sees either no version directory or a complete one.
+
+    Args:
+        source_dir: The SavedModel directory to push.
+        model_base_path: The model's directory in the serving root (created if missing).
+        version: The version to use; by default ``next_version(model_base_path)``.
+        source_id: What identifies the model (fingerprint, ML Metadata artifact id). If the
+            version now served (the highest) was pushed with the same id, nothing is copied.
+            An older or rolled-back version with that id does not count: serving the model
+            again needs a new, higher version.
+
+    Returns:
+        The version, its directory and whether it was already served.
+
+    Raises:
+        FileNotFoundError: ``source_dir`` holds no SavedModel.
+        FileExistsError: ``version`` was given and has been used before.
+        OSError: The copy failed; nothing numeric was left behind.
+    """
+    source = Path(source_dir)
+    if not _has_saved_model(source):
+        raise FileNotFoundError(f"no saved_model.pb in {source}")
+    base = Path(model_base_path)
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base):
+        served = _served_with_source_id(base, source_id)
+        if served is not None:
+            return PushResult(served, base / str(served), already_served=True)
+        version = _checked_version(base, version)
+        destination = base / str(version)
+        _atomic_copytree(source, destination)
+        _append_history(
+            base,
+            {"event": "push", "version": version, "source_id": source_id, "source": str(source)},
+        )
+    return PushResult(version, destination, already_served=False)
+
+
+def _served_with_source_id(base: Path, source_id: str | None) -> int | None:
+    """The highest version (the one TF Serving serves) if it was pushed from ``source_id``."""
+    versions = served_versions(base)
+    if source_id is None or not versions:
+        return None
+    latest = versions[-1]
+    pushed_from_source = any(
+        record.get("event") == "push"
+        and record.get("version") == latest
+        and record.get("source_id") == source_id
+        for record in history(base)
+    )
+    return latest if pushed_from_source else None
+
+
+def _checked_version(base: Path, version: int | None) -> int:
+    if version is None:
+        return next_version(base)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"version must be a non-negative integer, got {version!r}")
+    used = {v for v, _ in _version_dirs(base, require_model=False)}
+    used |= {v for v, _ in _version_dirs(base / ROLLED_BACK_DIR, require_model=False)}
+    used |= set(_recorded_versions(history(base)))
+    if version in used:
+        raise FileExistsError(f"version {version} was already used in {base}")
+    return version
+
+
+def _atomic_copytree(source: Path, destination: Path) -> None:
+    staging = destination.parent / f"{_TMP_PREFIX}{destination.name}-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    try:
+        shutil.copytree(source, staging)
+        _fsync_tree(staging)
+        os.rename(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_directory(destination.parent)
+
+
+def _fsync_tree(root: Path) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(directory, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_directory(Path(directory))
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _locked(base: Path) -> Iterator[None]:
+    """Serialises pushes, rollbacks and retention on one model across processes."""
+    with open(base / _LOCK_FILE, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _append_history(base: Path, record: dict) -> None:
+    line = json.dumps({**record, "time": time.time()}, sort_keys=True) + "\n"
+    with open(base / HISTORY_FILE, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+def apply_retention(model_base_path: Path, keep: int) -> list[int]:
+    """Deletes the oldest numeric version directories so that at most ``keep`` remain.
+
+    Each version is first renamed to a hidden name, so TF Serving never sees a
+    half-deleted version.
+
+    Args:
+        model_base_path: The model's directory in the serving root.
+        keep: How many of the newest versions to keep; at least 1.
+
+    Returns:
+        The removed versions, ascending.
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
+    base = Path(model_base_path)
+    if not base.is_dir():
+        return []
+    with _locked(base):
+        doomed = sorted(_version_dirs(base, require_model=False))[:-keep]
+        for version, path in doomed:
+            hidden = base / f"{_TMP_PREFIX}retired-{version}-{os.getpid()}"
+            os.rename(path, hidden)
+            shutil.rmtree(hidden)
+        removed = [version for version, _ in doomed]
+        if removed:
+            _append_history(base, {"event": "retire", "versions": removed})
+    return removed
+
+
+# ---------------------------------------------------------------------------- rollback
+
+
+def rollback(model_base_path: Path, to_version: int | None = None) -> RollbackResult:
+    """Takes the highest version(s) out of service so an earlier one is served again.
+
+    Versions above the target move to ``<model_base_path>/rolled_back/<version>``
+    (lowest first, so the version served changes once, from the highest to the target).
+
+    Args:
+        model_base_path: The model's directory in the serving root.
+        to_version: The version to serve afterwards; by default the one below the highest.
+
+    Returns:
+        The highest version before and after.
+
+    Raises:
+        RollbackError: Nothing is served, nothing earlier exists, or ``to_version`` is
+            not a served version below the highest.
+    """
+    base = Path(model_base_path)
+    if not base.is_dir():
+        raise RollbackError(f"nothing to roll back: {base} does not exist")
+    with _locked(base):
+        versions = served_versions(base)
+        target = _rollback_target(base, versions, to_version)
+        current = versions[-1]
+        moved = [version for version in versions if version > target]
+        aside = base / ROLLED_BACK_DIR
+        aside.mkdir(exist_ok=True)
+        for version in moved:
+            os.rename(base / str(version), _free_path(aside / str(version)))
+        _fsync_directory(base)
+        _append_history(
+            base,
+            {"event": "rollback", "from_version": current, "to_version": target, "versions": moved},
+        )
+    return RollbackResult(current, target)
+
+
+def _rollback_target(base: Path, versions: list[int], to_version: int | None) -> int:
+    if not versions:
+        raise RollbackError(f"nothing to roll back: no served version in {base}")
+    current = versions[-1]
+    if to_version is None:
+        if len(versions) < 2:
+            raise RollbackError(
+                f"cannot roll back: version {current} is the only one served in {base}"
+            )
+        return versions[-2]
+    if to_version not in versions:
+        raise RollbackError(
+            f"cannot roll back to version {to_version}: not served in {base} (served: {versions})"
+        )
+    if to_version == current:
+        raise RollbackError(f"cannot roll back to version {to_version}: it is already the highest")
+    return to_version
+
+
+def _free_path(path: Path) -> Path:
+    candidate, suffix = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{suffix}")
+        suffix += 1
+    return candidate
+
+
+# ---------------------------------------------------------------------------- config, files
+
+
+def write_models_config(serving_root: Path, model_names: list[str]) -> Path:
+    """Writes ``<serving_root>/models.config`` for ``tensorflow_model_server --model_config_file``.
+
+    Args:
+        serving_root: The directory holding one sub-directory per model.
+        model_names: The models to serve; each ``base_path`` is ``<serving_root>/<name>``.
+
+    Returns:
+        The path of the written file (replaced atomically).
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    _check_model_names(model_names)
+    root = Path(serving_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in model_names:
+        entry = config.model_config_list.config.add()
+        entry.name = name
+        entry.base_path = str(root / name)
+        entry.model_platform = "tensorflow"
+    path = root / MODELS_CONFIG_FILE
+    staging = root / f"{_TMP_PREFIX}{MODELS_CONFIG_FILE}-{os.getpid()}"
+    staging.write_text(text_format.MessageToString(config), encoding="utf-8")
+    os.replace(staging, path)
+    return path
+
+
+def _check_model_names(model_names: list[str]) -> None:
+    if not model_names:
+        raise ValueError("model_names is empty")
+    if len(set(model_names)) != len(model_names):
+        raise ValueError(f"model_names has duplicates: {model_names}")
+    for name in model_names:
+        if not _MODEL_NAME.fullmatch(name):
+            raise ValueError(f"invalid model name {name!r}: use letters, digits, '.', '_', '-'")
+
+
+def publish_files(files: list[Path], destination_dir: Path) -> Path:
+    """Copies a few files into a new ``destination_dir`` atomically.
+
+    Used for ``<serving_root>/<model_name>-tflite/<version>/``: the directory appears
+    complete or not at all.
+
+    Args:
+        files: The files to copy; their names must differ.
+        destination_dir: The directory to create.
+
+    Returns:
+        ``destination_dir``.
+
+    Raises:
+        FileNotFoundError: A file is missing.
+        FileExistsError: ``destination_dir`` exists with other files (the same files
+            are accepted: publishing is idempotent).
+        ValueError: Two files share a name, or ``files`` is empty.
+    """
+    sources = [Path(file) for file in files]
+    names = [source.name for source in sources]
+    if not sources or len(set(names)) != len(names):
+        raise ValueError(f"need one or more files with distinct names, got {names}")
+    missing = [str(source) for source in sources if not source.is_file()]
+    if missing:
+        raise FileNotFoundError(f"cannot publish missing files: {missing}")
+    destination = Path(destination_dir)
+    if destination.exists():
+        if _holds_exactly(destination, sources):
+            return destination  # a re-run publishing the same files: nothing to do
+        raise FileExistsError(f"{destination} already exists with other content")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.parent / f"{_TMP_PREFIX}{destination.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        for source in sources:
+            shutil.copy2(source, staging / source.name)
+        _fsync_tree(staging)
+        os.rename(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_directory(destination.parent)
+    return destination
+
+
+def _holds_exactly(directory: Path, sources: list[Path]) -> bool:
+    present = sorted(p.name for p in directory.iterdir())
+    if present != sorted(source.name for source in sources):
+        return False
+    return all(filecmp.cmp(source, directory / source.name, shallow=False) for source in sources)
