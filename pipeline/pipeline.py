@@ -9,6 +9,8 @@ from tfx.proto import example_gen_pb2
 import components
 from components import custom_config as config_keys
 from components.data_gate.component import DataGate
+from components.serving_pusher.component import ServingPusher
+from components.tflite_converter.component import TFLiteConverter
 from pipeline import baseline
 from pipeline.config import PipelineConfig
 from pipeline.eval_config import build_eval_config
@@ -25,13 +27,20 @@ _TRAINER_CODE = (*_SHARED_CODE, "trainer")
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
 
+# Node ids other modules look up in ML Metadata.
+VALIDATOR_ID = "ExampleValidator"
+EVALUATOR_ID = "Evaluator"
+TEST_EVALUATOR_ID = "TestEvaluator"
+TFLITE_CONVERTER_ID = "TFLiteConverter"
+PUSHER_ID = "ServingPusher"
+
 
 def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
     """Builds the pipeline described by ``cfg``.
 
     ExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
     [-> DataGate] -> Transform -> [Tuner ->] Trainer -> baseline Resolver -> Evaluator
-    -> (blessed only) TestEvaluator, Pusher.
+    -> (blessed only) [TFLiteConverter ->] ServingPusher, TestEvaluator.
     """
     example_gen = tfx.components.CsvExampleGen(
         input_base=str(cfg.data.csv_dir), output_config=_split_config(cfg)
@@ -45,7 +54,7 @@ def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
         )
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    ).with_id(VALIDATOR_ID)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -106,7 +115,7 @@ def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
         baseline_model=baseline_resolver.outputs[baseline.MODEL],
         eval_config=build_eval_config(cfg),
         example_splits=[EVAL_SPLIT],
-    )
+    ).with_id(EVALUATOR_ID)
     nodes += [trainer, baseline_resolver, evaluator]
 
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
@@ -115,17 +124,30 @@ def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
             model=trainer.outputs["model"],
             eval_config=build_eval_config(cfg, with_thresholds=False),
             example_splits=[TEST_SPLIT],
-        ).with_id("TestEvaluator")
-        pusher = tfx.components.Pusher(
+        ).with_id(TEST_EVALUATOR_ID)
+        tflite_model = None
+        if cfg.tflite.enabled:
+            tflite_converter = TFLiteConverter(
+                model=trainer.outputs["model"],
+                examples=example_gen.outputs["examples"],
+                transform_graph=transform.outputs["transform_graph"],
+                quantization=cfg.tflite.quantization,
+                accuracy_tolerance=cfg.tflite.accuracy_tolerance,
+                micro=cfg.tflite.micro,
+                representative_examples=cfg.tflite.representative_examples,
+            ).with_id(TFLITE_CONVERTER_ID)
+            tflite_model = tflite_converter.outputs["tflite_model"]
+            nodes.append(tflite_converter)
+        pusher = ServingPusher(
             model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
-            push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(
-                    base_directory=str(cfg.serving_model_dir)
-                )
-            ),
-        )
-    nodes += [test_evaluator, pusher]
+            examples=example_gen.outputs["examples"],
+            tflite_model=tflite_model,
+            serving_root=str(cfg.serving_root),
+            model_name=cfg.pusher.model_name,
+            keep_versions=cfg.pusher.keep_versions,
+        ).with_id(PUSHER_ID)
+    nodes += [pusher, test_evaluator]
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,

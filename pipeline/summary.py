@@ -10,6 +10,7 @@ from tfx.types import artifact_utils
 
 from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
+from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
 from pipeline.eval_config import ACCURACY
 from pipeline.local_run import RunOutcome
@@ -55,6 +56,8 @@ class RunSummary:
     blessing_failures: list[str] = dataclasses.field(default_factory=list)
     pushed_version: str | None = None
     pushed_path: str | None = None
+    tflite: dict[str, Any] | None = None
+    pushed_tflite_path: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -71,13 +74,14 @@ def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSu
                 execution := metadata.node_execution(store, cfg.name, outcome.run_id, r.node_id)
             ).execution_id
         }
-    anomalies = _anomalies(outputs.get("ExampleValidator", {}))
-    blessing = _first(outputs.get("Evaluator", {}), "blessing")
-    evaluation = _first(outputs.get("Evaluator", {}), "evaluation")
-    test_evaluation = _first(outputs.get("TestEvaluator", {}), "evaluation")
-    pushed = _first(outputs.get("Pusher", {}), "pushed_model")
+    anomalies = _anomalies(outputs.get(ids.VALIDATOR_ID, {}))
+    blessing = _first(outputs.get(ids.EVALUATOR_ID, {}), "blessing")
+    evaluation = _first(outputs.get(ids.EVALUATOR_ID, {}), "evaluation")
+    test_evaluation = _first(outputs.get(ids.TEST_EVALUATOR_ID, {}), "evaluation")
+    pushed = _first(outputs.get(ids.PUSHER_ID, {}), "pushed_model")
+    tflite = _first(outputs.get(ids.TFLITE_CONVERTER_ID, {}), "tflite_model")
     blessed = None if blessing is None else metadata.custom_property(blessing, "blessed") == 1
-    pushed_ok = pushed is not None and metadata.custom_property(pushed, "pushed") == 1
+    push = _properties(pushed) if pushed and metadata.custom_property(pushed, "pushed") == 1 else {}
     return RunSummary(
         pipeline=cfg.name,
         run_id=outcome.run_id,
@@ -87,18 +91,26 @@ def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSu
         metadata_path=str(cfg.metadata_path),
         log_path=str(log_path),
         components=[dataclasses.asdict(r) for r in outcome.reports],
-        outcome=_outcome(outcome, blessed, pushed_ok),
+        outcome=_outcome(outcome, blessed, bool(push)),
         error=None if outcome.error is None else _one_line(outcome.error),
         anomalies=[dataclasses.asdict(a) for a in anomalies],
-        eval_metrics=evaluation
-        and read_split_metrics(evaluation.uri, "eval", cfg.data.label_classes),
-        test_metrics=test_evaluation
-        and read_split_metrics(test_evaluation.uri, "test", cfg.data.label_classes),
+        eval_metrics=_split_metrics(evaluation, "eval", cfg.data.label_classes),
+        test_metrics=_split_metrics(test_evaluation, "test", cfg.data.label_classes),
         blessed=blessed,
         blessing_failures=_blessing_failures(evaluation) if blessed is False else [],
-        pushed_version=pushed_ok and metadata.custom_property(pushed, "pushed_version") or None,
-        pushed_path=pushed_ok and metadata.custom_property(pushed, "pushed_destination") or None,
+        pushed_version=push.get("pushed_version"),
+        pushed_path=push.get("pushed_destination"),
+        tflite=tflite and _properties(tflite),
+        pushed_tflite_path=push.get("pushed_tflite_destination"),
     )
+
+
+def _split_metrics(evaluation, split: str, label_classes: tuple[str, ...]) -> SplitMetrics | None:
+    return evaluation and read_split_metrics(evaluation.uri, split, label_classes)
+
+
+def _properties(artifact) -> dict[str, Any]:
+    return {name: metadata.custom_property(artifact, name) for name in artifact.custom_properties}
 
 
 def read_split_metrics(
@@ -149,8 +161,12 @@ def format_summary(summary: RunSummary) -> str:
     if summary.blessed is not None:
         lines.append("blessed    " + ("yes" if summary.blessed else "no"))
         lines += [f"           {failure}" for failure in summary.blessing_failures]
+    if summary.tflite:
+        lines.append(_format_tflite(summary.tflite))
     if summary.pushed_version:
         lines.append(f"pushed     version {summary.pushed_version} -> {summary.pushed_path}")
+    if summary.pushed_tflite_path:
+        lines.append(f"           tflite -> {summary.pushed_tflite_path}")
     elif summary.blessed is not None:
         lines.append(
             "pushed     nothing (model not blessed)"
@@ -169,6 +185,18 @@ def _format_metrics(m: SplitMetrics) -> str:
     for name, metrics in m.per_class.items():
         line += f"\n           {name:<12}" + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
     return line
+
+
+def _format_tflite(p: dict[str, Any]) -> str:
+    verdict = "blessed" if p.get("tflite_blessed") == 1 else "NOT blessed (accuracy drop too large)"
+    return (
+        f"tflite     {p.get('quantization')}: {p.get('tflite_size_bytes', 0) / 1024:.1f} KiB, "
+        f"accuracy {p.get('tflite_accuracy', float('nan')):.3f} "
+        f"(SavedModel {p.get('saved_model_accuracy', float('nan')):.3f}), "
+        f"max |dp| {p.get('max_abs_probability_diff', float('nan')):.1e}, "
+        f"p50 {p.get('tflite_latency_p50_ms', float('nan')):.2f} ms "
+        f"(SavedModel {p.get('saved_model_latency_p50_ms', float('nan')):.2f} ms), {verdict}"
+    )
 
 
 def _outcome(outcome: RunOutcome, blessed: bool | None, pushed: bool) -> str:

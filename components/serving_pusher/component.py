@@ -58,7 +58,9 @@ class Executor(pusher_executor.Executor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         serialized = read_serialized_examples(examples.uri, SMOKE_TEST_SPLIT, SMOKE_TEST_EXAMPLES)
         pusher.smoke_test(
-            model_dir, {"examples": np.array(serialized)}, signature_key="serving_default"
+            model_dir,
+            {"examples": np.array(serialized, dtype=object)},
+            signature_key="serving_default",
         )
         serving_root = Path(exec_properties["serving_root"])
         model_name = exec_properties["model_name"]
@@ -67,7 +69,8 @@ class Executor(pusher_executor.Executor):
             model_dir, base_path, source_id=pusher.directory_digest(model_dir)
         )
         pusher.apply_retention(base_path, exec_properties["keep_versions"])
-        pusher.write_models_config(serving_root, [model_name])
+        served = {d.name for d in serving_root.iterdir() if pusher.served_versions(d)}
+        pusher.write_models_config(serving_root, sorted(served | {model_name}))
         self._MarkPushed(pushed_model, str(result.path), str(result.version))
         pushed_model.set_int_custom_property("already_served", int(result.already_served))
         tflite = input_dict.get("tflite_model") or []

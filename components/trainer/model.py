@@ -8,6 +8,25 @@ from components import features
 from components.trainer.hparams import HyperParameters
 
 
+@tf.keras.utils.register_keras_serializable(package="penguins")
+class OneHot(tf.keras.layers.Layer):
+    """One-hot of integer ids via ``tf.one_hot``.
+
+    Keras' CategoryEncoding lowers to DenseBincount, a TF Select op that also crashes
+    TF 2.16's int8 TFLite converter; ``tf.one_hot`` is a TFLite builtin.
+    """
+
+    def __init__(self, num_tokens: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_tokens = num_tokens
+
+    def call(self, ids: tf.Tensor) -> tf.Tensor:
+        return tf.one_hot(ids, self.num_tokens, dtype=tf.float32)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_tokens": self.num_tokens}
+
+
 def build_model(
     hparams: HyperParameters, vocabulary_sizes: Mapping[str, int], num_classes: int
 ) -> tf.keras.Model:
@@ -30,11 +49,7 @@ def build_model(
     for key in features.CATEGORICAL_FEATURE_KEYS:
         name = features.transformed_name(key)
         inputs[name] = tf.keras.Input(shape=(), name=name, dtype=tf.int64)
-        encoded.append(
-            tf.keras.layers.CategoryEncoding(vocabulary_sizes[key], output_mode="one_hot")(
-                inputs[name]
-            )
-        )
+        encoded.append(OneHot(vocabulary_sizes[key])(inputs[name]))
     hidden = tf.keras.layers.Concatenate()(encoded)
     for units in hparams.hidden_units:
         hidden = tf.keras.layers.Dense(units, activation="relu")(hidden)

@@ -17,6 +17,7 @@ import tensorflow as tf
 import yaml
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from pipeline import metadata
 
@@ -34,7 +35,8 @@ COMPONENTS = (
     "Trainer",
     "Evaluator",
     "TestEvaluator",
-    "Pusher",
+    "TFLiteConverter",
+    "ServingPusher",
 )
 RESOLVER = "latest_blessed_model_resolver"
 
@@ -84,7 +86,9 @@ def mlmd_states(work_dir: Path, run_id: str, nodes) -> dict[str, str]:
 
 
 def served_versions(work_dir: Path) -> list[str]:
-    return sorted(p.name for p in (work_dir / "serving" / PIPELINE_NAME).iterdir())
+    return sorted(
+        p.name for p in (work_dir / "serving" / PIPELINE_NAME).iterdir() if p.name.isdigit()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +162,31 @@ def test_pushed_model_predicts_on_raw_examples(first_run):
     assert dense["probabilities"].numpy() == pytest.approx(probabilities, abs=1e-6)
 
 
+def test_first_run_converts_gates_and_pushes_both_forms(first_run, workspace):
+    _, summary = first_run
+    tflite = summary["tflite"]
+    assert tflite["tflite_blessed"] == 1
+    assert tflite["tflite_accuracy"] >= tflite["saved_model_accuracy"] - 0.01
+    assert tflite["examples"] == summary["eval_metrics"]["example_count"]
+    published = Path(summary["pushed_tflite_path"])
+    assert published.name == summary["pushed_version"]
+    assert published.parent.name == f"{PIPELINE_NAME}-tflite"
+
+    rows = list(csv.DictReader((REPO / "data" / "penguins" / "penguins.csv").open()))[::10]
+    saved_model = tf.saved_model.load(summary["pushed_path"]).signatures["serving_raw"]
+    expected = saved_model(**_dense_inputs(rows))["probabilities"].numpy()
+    interpreter = tf.lite.Interpreter(model_path=str(published / "tflite"))
+    runner = interpreter.get_signature_runner("serving_raw")
+    actual = runner(**{k: v.numpy() for k, v in _dense_inputs(rows).items()})["probabilities"]
+    assert actual == pytest.approx(expected, abs=1e-3)
+
+    config = model_server_config_pb2.ModelServerConfig()
+    text_format.Parse((workspace / "work" / "serving" / "models.config").read_text(), config)
+    (model,) = config.model_config_list.config
+    assert model.name == PIPELINE_NAME
+    assert model.base_path == str(Path(summary["pushed_path"]).parent)
+
+
 def _dense_inputs(rows: list[dict]) -> dict[str, tf.Tensor]:
     """The serving_raw form: one tensor per feature, NaN or "" where a value is missing."""
     types = {f.name: f.type for f in _schema().feature}
@@ -209,7 +238,8 @@ def test_impossible_threshold_pushes_nothing(impossible_run, first_run, workspac
     assert process.returncode == 0, process.stderr[-3000:]
     ran = mlmd_states(workspace / "work", summary["run_id"], COMPONENTS)
     assert ran["Trainer"] == "executed" and ran["Evaluator"] == "executed"
-    assert ran["Pusher"] == "skipped" and ran["TestEvaluator"] == "skipped"
+    assert ran["ServingPusher"] == "skipped" and ran["TestEvaluator"] == "skipped"
+    assert ran["TFLiteConverter"] == "skipped"
     assert summary["blessed"] is False and summary["pushed_version"] is None
     assert summary["eval_metrics"]["baseline_accuracy"] == first_run[1]["eval_metrics"]["accuracy"]
     assert any("sparse_categorical_accuracy" in f for f in summary["blessing_failures"])
@@ -247,3 +277,20 @@ def test_out_of_domain_category_stops_before_transform(tmp_path):
     )
     ran = mlmd_states(tmp_path / "work", summary["run_id"], ("ExampleValidator", "Transform"))
     assert ran == {"ExampleValidator": "executed", "Transform": "skipped"}
+
+
+@pytest.fixture(scope="module")
+def reevaluated_run(impossible_run, workspace):
+    """The first run's config with a looser change threshold: same model, new blessing."""
+    return run_pipeline(write_config(workspace, evaluator={"max_accuracy_drop": 0.02}))
+
+
+def test_reblessed_served_model_is_not_pushed_again(reevaluated_run, first_run, workspace):
+    process, summary = reevaluated_run
+    assert process.returncode == 0, process.stderr[-3000:]
+    ran = mlmd_states(workspace / "work", summary["run_id"], COMPONENTS)
+    assert ran["Trainer"] == "cached"
+    assert ran["Evaluator"] == "executed" and ran["ServingPusher"] == "executed"
+    assert summary["blessed"] is True
+    assert summary["pushed_version"] == first_run[1]["pushed_version"]
+    assert served_versions(workspace / "work") == [first_run[1]["pushed_version"]]

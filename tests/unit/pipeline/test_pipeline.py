@@ -22,7 +22,8 @@ EDGES = {
     "latest_blessed_model_resolver": {"Trainer"},
     "Evaluator": {"CsvExampleGen", "Trainer", "latest_blessed_model_resolver"},
     "TestEvaluator": {"CsvExampleGen", "Trainer", "Evaluator"},
-    "Pusher": {"Trainer", "Evaluator"},
+    "TFLiteConverter": {"CsvExampleGen", "Trainer", "Transform", "Evaluator"},
+    "ServingPusher": {"CsvExampleGen", "Trainer", "Evaluator", "TFLiteConverter"},
 }
 
 
@@ -53,7 +54,7 @@ def test_push_and_test_scoring_are_conditional_on_blessing(cfg):
     conditional = {
         n.pipeline_node.node_info.id for n in ir.nodes if n.pipeline_node.inputs.conditionals
     }
-    assert conditional == {"Pusher", "TestEvaluator"}
+    assert conditional == {"ServingPusher", "TestEvaluator", "TFLiteConverter"}
 
 
 def test_tuner_feeds_trainer_when_enabled(cfg):
@@ -61,6 +62,13 @@ def test_tuner_feeds_trainer_when_enabled(cfg):
     graph = edges(create_pipeline(tuned))
     assert graph["Tuner"] == {"Transform"}
     assert graph["Trainer"] == {"Transform", "Tuner"}
+
+
+def test_tflite_disabled_pushes_the_savedmodel_alone(cfg):
+    no_tflite = dataclasses.replace(cfg, tflite=dataclasses.replace(cfg.tflite, enabled=False))
+    graph = edges(create_pipeline(no_tflite))
+    assert "TFLiteConverter" not in graph
+    assert graph["ServingPusher"] == {"CsvExampleGen", "Trainer", "Evaluator"}
 
 
 def test_warn_on_anomalies_drops_the_gate(cfg):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from components import features, keras_mode
 from components.trainer import tuner
 from components.trainer.hparams import HyperParameters
-from components.trainer.model import build_model
+from components.trainer.model import OneHot, build_model
 
 VOCABULARY_SIZES = {"island": 4, "sex": 3}
 NUM_CLASSES = 3
@@ -77,9 +77,7 @@ def test_dropout_layers_only_when_dropout_positive(dropout, expected):
 
 def test_one_hot_width_follows_vocabulary_sizes():
     model = build_model(HyperParameters(), VOCABULARY_SIZES, NUM_CLASSES)
-    widths = sorted(
-        layer.num_tokens for layer in layers_of(model, tf.keras.layers.CategoryEncoding)
-    )
+    widths = sorted(layer.num_tokens for layer in layers_of(model, OneHot))
     assert widths == sorted(VOCABULARY_SIZES.values())
 
 
