@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=REPO / "work")
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--skip-tflite", action="store_true", help="REST figures only")
     args = parser.parse_args(argv)
 
     from components import keras_mode
@@ -33,8 +34,9 @@ def main(argv: list[str]) -> int:
     os.environ.update(keras_mode.ENVIRONMENT)
     model_dir, examples_uri = _latest_model(args.work_dir)
     print(f"model    {model_dir}\n")
-    _tflite_table(model_dir, examples_uri)
-    print()
+    if not args.skip_tflite:
+        _tflite_table(model_dir, examples_uri)
+        print()
     _rest_figures(model_dir, examples_uri, args.requests)
     return 0
 
@@ -93,8 +95,60 @@ def _tflite_table(model_dir: str, examples_uri: str) -> None:
                 f"{report.max_abs_probability_diff:>10.1e}{report.tflite_latency_p50_ms:>9.3f}"
                 f"{report.tflite_latency_p99_ms:>9.3f}  {result.requires_select_tf_ops}"
             )
+        print(_micro_row(model_dir, examples_uri, evaluation, dense, labels, scratch))
     if saved_model_row:
         print(saved_model_row)
+
+
+def _micro_row(model_dir, examples_uri, evaluation, dense, labels, scratch) -> str:
+    """The microcontroller form: builtins-only int8 on the vector preprocessing.json describes."""
+    import numpy as np
+    import tensorflow as tf
+
+    from components.examples_io import read_serialized_examples
+    from components.tflite_converter import converter
+
+    train = read_serialized_examples(examples_uri, "train", 100)
+    transformed_train = converter.transformed_features(model_dir, train)
+    micro = converter.convert_micro(
+        model_dir,
+        _transform_graph_uri(examples_uri),
+        os.path.join(scratch, "micro"),
+        representative_transformed=lambda: [transformed_train],
+    )
+    spec = json.loads(Path(micro.preprocessing_path).read_text())
+    vectors = converter.quantize_micro_input(converter.micro_vector_from_dense(dense, spec), spec)
+    interpreter = tf.lite.Interpreter(model_path=micro.model_path)
+    interpreter.allocate_tensors()
+    (input_detail,), (output_detail,) = (
+        interpreter.get_input_details(),
+        interpreter.get_output_details(),
+    )
+    predictions, latencies = [], []
+    for vector in vectors:
+        started = time.perf_counter()
+        interpreter.set_tensor(input_detail["index"], vector[None, :])
+        interpreter.invoke()
+        output = interpreter.get_tensor(output_detail["index"])
+        latencies.append((time.perf_counter() - started) * 1000)
+        predictions.append(int(np.argmax(converter.dequantize_micro_output(output, spec))))
+    accuracy = float(np.mean(np.array(predictions) == labels))
+    latencies.sort()
+    return (
+        f"{'micro int8':<12}{micro.size_bytes:>10}{accuracy:>10.3f}{'':>10}"
+        f"{latencies[len(latencies) // 2]:>9.3f}{latencies[int(len(latencies) * 0.99)]:>9.3f}"
+        "  False (builtins only; preprocessing on device)"
+    )
+
+
+def _transform_graph_uri(examples_uri: str) -> str:
+    pipeline_root = Path(examples_uri).parents[2]
+    graphs = sorted((pipeline_root / "Transform" / "transform_graph").iterdir(), key=_artifact_id)
+    return str(graphs[-1])
+
+
+def _artifact_id(path: Path) -> int:
+    return int(path.name) if path.name.isdigit() else -1
 
 
 def _rest_figures(model_dir: str, examples_uri: str, requests: int) -> None:
