@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -307,11 +307,18 @@ def _checked_version(base: Path, version: int | None) -> int:
 
 
 def _atomic_copytree(source: Path, destination: Path) -> None:
+    _stage_and_rename(destination, lambda staging: shutil.copytree(source, staging))
+
+
+def _stage_and_rename(destination: Path, fill: Callable[[Path], object]) -> None:
+    """Lets ``fill`` build a hidden sibling directory, flushes it, then renames it into place.
+
+    A reader sees no ``destination`` or a complete one; on failure nothing is left behind.
+    """
     staging = destination.parent / f"{_TMP_PREFIX}{destination.name}-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
+    shutil.rmtree(staging, ignore_errors=True)
     try:
-        shutil.copytree(source, staging)
+        fill(staging)
         _fsync_tree(staging)
         os.rename(staging, destination)
     except BaseException:
@@ -529,19 +536,14 @@ def publish_files(files: list[Path], destination_dir: Path) -> Path:
             return destination  # a re-run publishing the same files: nothing to do
         raise FileExistsError(f"{destination} already exists with other content")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = destination.parent / f"{_TMP_PREFIX}{destination.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir()
-        for source in sources:
-            shutil.copy2(source, staging / source.name)
-        _fsync_tree(staging)
-        os.rename(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _fsync_directory(destination.parent)
+    _stage_and_rename(destination, lambda staging: _copy_files(sources, staging))
     return destination
+
+
+def _copy_files(sources: list[Path], directory: Path) -> None:
+    directory.mkdir()
+    for source in sources:
+        shutil.copy2(source, directory / source.name)
 
 
 def _holds_exactly(directory: Path, sources: list[Path]) -> bool:

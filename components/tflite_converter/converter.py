@@ -390,25 +390,6 @@ def _write_bytes(path: str, data: bytes) -> int:
     return len(data)
 
 
-def read_examples(file_pattern: str, limit: int | None = None) -> list[bytes]:
-    """Serialized records from gzipped TFRecord files, as ExampleGen writes them.
-
-    Args:
-        file_pattern: Glob of the files, e.g. ``<uri>/Split-eval/*``.
-        limit: Read at most this many records.
-
-    Returns:
-        The serialized records, in file order.
-    """
-    files = sorted(tf.io.gfile.glob(file_pattern))
-    if not files:
-        raise FileNotFoundError(f"no files match {file_pattern}")
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    if limit is not None:
-        dataset = dataset.take(limit)
-    return [record.numpy() for record in dataset]
-
-
 def dense_inputs_from_examples(serialized: Sequence[bytes]) -> dict[str, np.ndarray]:
     """Serialized raw tf.Examples -> the dense per-feature arrays ``serving_raw`` takes.
 
