@@ -1,6 +1,9 @@
 """Command line: the only module that reads argv and the environment.
 
 python runner.py --local [--config PATH] [--work-dir DIR] [--verbose]
+python runner.py report [--run latest|RUN_ID] [--open]
+python runner.py runs
+python runner.py lineage [--version N | --model-uri URI]
 """
 
 import argparse
@@ -17,6 +20,8 @@ from typing import TextIO
 REPO_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = REPO_DIR / "configs" / "penguins.yaml"
 LOG_FILE = "pipeline.log"
+REPORT_LOG_FILE = "report.log"
+LATEST_RUN = "latest"
 SUMMARY_FILE = "summary.json"
 # Checked before anything is imported, so a bare Python gets set-up advice, not a traceback.
 REQUIRED_MODULES = ("yaml", "tensorflow", "tfx", "tensorflow_model_analysis")
@@ -48,9 +53,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     rollback.add_argument("--to", type=int, metavar="VERSION", help="version to serve")
     versions = commands.add_parser("versions", help="served versions and push/rollback history")
     _add_common_options(versions)
+    report = commands.add_parser("report", help="write a run's HTML report (and open it)")
+    _add_common_options(report)
+    report.add_argument(
+        "--run", default=LATEST_RUN, metavar="latest|RUN_ID", help="run (default: latest)"
+    )
+    report.add_argument("--open", action="store_true", help="open the report in a browser")
+    runs = commands.add_parser("runs", help="pipeline runs in ML Metadata, newest first")
+    _add_common_options(runs)
+    lineage = commands.add_parser("lineage", help="what produced a pushed model")
+    _add_common_options(lineage)
+    target = lineage.add_mutually_exclusive_group()
+    target.add_argument("--version", type=int, help="pushed version (default: the latest push)")
+    target.add_argument("--model-uri", help="a pushed version's directory or a Trainer model URI")
     args = parser.parse_args(argv)
     if args.command is None and not args.local:
-        parser.error("choose --local, or a command: serve, rollback, versions")
+        parser.error(
+            "choose --local, or a command: serve, rollback, versions, report, runs, lineage"
+        )
     if args.command is not None and args.local:
         parser.error(f"--local runs the pipeline; it does not combine with {args.command}")
     return args
@@ -91,6 +111,12 @@ def main(argv: list[str]) -> int:
         return _rollback(cfg, args.to)
     if args.command == "versions":
         return _versions(cfg)
+    if args.command == "report":
+        return _report(cfg, None if args.run == LATEST_RUN else args.run, args.open)
+    if args.command == "runs":
+        return _runs(cfg)
+    if args.command == "lineage":
+        return _lineage(cfg, args.version, args.model_uri)
     return _run_local(cfg, verbose=args.verbose)
 
 
@@ -133,6 +159,64 @@ def _versions(cfg) -> int:
     return EXIT_OK
 
 
+def _report(cfg, run_id: str | None, open_browser: bool) -> int:
+    from pipeline.report.queries import NoSuchRunError, resolve_run_id
+
+    try:
+        run_id = resolve_run_id(cfg, run_id)
+    except (NoSuchRunError, FileNotFoundError) as err:
+        print(f"no report: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    run_dir = cfg.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _logging_to(run_dir / REPORT_LOG_FILE, verbose=False):
+        path = _write_report(cfg, run_id)
+    if path is None:
+        print(f"no report: see {run_dir / REPORT_LOG_FILE}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(f"report     {path}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+    return EXIT_OK
+
+
+def _write_report(cfg, run_id: str) -> Path | None:
+    """The run's HTML report; a failure is logged and returns None (a run stands without it)."""
+    from pipeline.report.build import build_report
+
+    try:
+        return build_report(cfg, run_id)
+    except Exception:  # noqa: BLE001 - logged with its traceback; the caller says where
+        logging.exception("report for run %s not written", run_id)
+        return None
+
+
+def _runs(cfg) -> int:
+    from pipeline.report.queries import format_runs, list_runs
+
+    try:
+        rows = list_runs(cfg)
+    except FileNotFoundError as err:
+        print(f"no runs: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(format_runs(rows))
+    return EXIT_OK
+
+
+def _lineage(cfg, version: int | None, model_uri: str | None) -> int:
+    from pipeline.report.queries import LineageError, format_lineage, lineage
+
+    try:
+        found = lineage(cfg, version=version, model_uri=model_uri)
+    except (LineageError, FileNotFoundError) as err:
+        print(f"lineage: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(format_lineage(found))
+    return EXIT_OK
+
+
 def _run_local(cfg, verbose: bool) -> int:
     run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
     run_dir = cfg.runs_dir / run_id
@@ -147,13 +231,15 @@ def _run_local(cfg, verbose: bool) -> int:
             cfg, run_id, on_report=lambda r: print(_progress_line(r), file=terminal, flush=True)
         )
         summary = summarize(cfg, outcome, log_path)
-    (run_dir / SUMMARY_FILE).write_text(summary.to_json())
+        (run_dir / SUMMARY_FILE).write_text(summary.to_json())
+        report_path = _write_report(cfg, run_id)
     print()
     if summary.anomalies:
         _print_anomalies(summary.anomalies, stopped=outcome.error is not None)
     from pipeline.summary import format_summary
 
     print(format_summary(summary))
+    print(f"report     {report_path or f'not written (see {log_path})'}")
     return EXIT_RUN_FAILED if outcome.error else EXIT_OK
 
 

@@ -1,0 +1,511 @@
+"""``build_report(cfg, run_id)``: one self-contained HTML page about one run.
+
+The page is rendered from Jinja templates shipped in ``templates/``; this module only
+gathers values (from the run's ``summary.json``, ML Metadata and the artifacts) into
+plain dataclasses. CSS and charts are inline, so the file opens offline and can be
+mailed or archived as it is.
+"""
+
+import dataclasses
+import datetime
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+from tfx.types import artifact_utils
+
+from components.data_gate import anomalies as anomalies_lib
+from pipeline import metadata
+from pipeline import pipeline as ids
+from pipeline.config import PipelineConfig
+from pipeline.report import data, evaluation, formatting, queries
+from pipeline.report.queries import first
+
+REPORT_FILE = "report.html"
+TEMPLATE = "report.html.j2"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+REPO_DIR = Path(__file__).resolve().parents[2]
+_GIT_TIMEOUT_SECONDS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentRow:
+    """A node's line in the run table; ``bar`` is its share of the longest node's time (%)."""
+
+    node_id: str
+    state: str
+    seconds: float | None
+    bar: float
+
+
+@dataclasses.dataclass(frozen=True)
+class GitInfo:
+    """The checkout the report was built from."""
+
+    commit: str
+    dirty: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSection:
+    """Who, when, with what, and how it ended.
+
+    Attributes:
+        outcome_kind: ``ok``, ``warn`` (not blessed) or ``fail`` (stopped), for the banner.
+        accuracy: (split, accuracy, examples) of the eval and test splits, as summarized.
+        blessing_failures: Why the model was not blessed, one threshold per line.
+    """
+
+    pipeline: str
+    run_id: str
+    started: datetime.datetime | None
+    config: str
+    config_digest: str
+    git: GitInfo | None
+    components: tuple[ComponentRow, ...]
+    total_seconds: float
+    outcome: str
+    outcome_kind: str
+    error: str | None
+    stopped_at: str | None
+    blessed: bool | None
+    pushed_version: str | None
+    log_path: str | None
+    accuracy: tuple[tuple[str, float, int], ...] = ()
+    blessing_failures: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviousStatistics:
+    """The statistics drift is measured against."""
+
+    run_id: str
+    artifact_id: int
+    same_artifact: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSection:
+    """Statistics per split and feature, with skew and drift."""
+
+    artifact: queries.ArtifactRef
+    splits: tuple[tuple[str, int], ...]
+    numeric: tuple[data.FeatureRow, ...]
+    categorical: tuple[data.FeatureRow, ...]
+    comparisons: tuple[data.Comparison, ...]
+    previous: PreviousStatistics | None
+    categorical_threshold: float
+    numeric_threshold: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaSection:
+    """The schema the data was validated against."""
+
+    artifact: queries.ArtifactRef
+    source: str | None
+    rows: tuple[data.SchemaRow, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class AnomaliesSection:
+    """ExampleValidator's findings and what the run did about them."""
+
+    artifact: queries.ArtifactRef
+    rows: tuple[anomalies_lib.Anomaly, ...]
+    policy: str
+    stopped: bool
+
+    @property
+    def passed(self) -> bool:
+        return not self.rows
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSection:
+    """Training, evaluation and the blessing decision."""
+
+    model: queries.ArtifactRef
+    history: evaluation.TrainingHistory | None
+    eval: evaluation.Evaluation | None
+    test: evaluation.Evaluation | None
+    blessed: bool | None
+    decision: str
+    baseline: queries.ArtifactRef | None
+    tensorboard_dir: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeploymentSection:
+    """The TFLite parity figures and the push."""
+
+    tflite: dict[str, Any] | None
+    tflite_uri: str | None
+    pushed: bool
+    pushed_version: str | None
+    pushed_destination: str | None
+    pushed_tflite_destination: str | None
+    already_served: bool
+
+
+def build_report(cfg: PipelineConfig, run_id: str | None = None) -> Path:
+    """Writes ``<work_dir>/runs/<run_id>/report.html`` and returns its path.
+
+    Args:
+        cfg: The pipeline config the run used.
+        run_id: The run; default the newest run in ML Metadata.
+
+    Raises:
+        queries.NoSuchRunError: The store holds no such run.
+    """
+    run_id = queries.resolve_run_id(cfg, run_id)
+    html = render(collect(cfg, run_id))
+    path = cfg.runs_dir / run_id / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def render(context: Mapping[str, Any]) -> str:
+    """The report HTML for a context as ``collect`` builds it."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(formatting.FILTERS)
+    return environment.get_template(TEMPLATE).render(**context)
+
+
+def collect(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
+    """Every section's values for one run (a section not reached is None)."""
+    summary = queries.read_summary(cfg, run_id)
+    with metadata.open_store(cfg.metadata_path) as store:
+        context = store.get_context_by_type_and_name(metadata.PIPELINE_RUN_CONTEXT, run_id)
+        if context is None:
+            raise queries.NoSuchRunError(f"no run {run_id!r} in {cfg.metadata_path}")
+        run = _run_section(store, cfg, context, summary)
+        walk = queries.ArtifactWalker(store, cfg.name)
+        validator = metadata.node_execution(store, cfg.name, run_id, ids.VALIDATOR_ID)
+        validator_inputs = _inputs(store, validator)
+        model = _model_section(store, cfg, run_id, walk)
+        deployment = _deployment_section(store, cfg, run_id)
+        return {
+            "run": run,
+            "data": _data_section(store, cfg, run_id, validator_inputs, walk),
+            "schema": _schema_section(store, validator_inputs, walk),
+            "anomalies": _anomalies_section(store, cfg, run, walk),
+            "model": model,
+            "deployment": deployment,
+            "lineage": _lineage(store, cfg, model),
+            "label_classes": cfg.data.label_classes,
+            "generated": datetime.datetime.now().astimezone(),
+        }
+
+
+def _inputs(
+    store: mlmd.MetadataStore, execution: metadata.NodeExecution
+) -> dict[str, list[metadata_store_pb2.Artifact]]:
+    if execution.execution_id is None:
+        return {}
+    return queries.execution_inputs(store, execution.execution_id)
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+def _run_section(
+    store: mlmd.MetadataStore,
+    cfg: PipelineConfig,
+    context: metadata_store_pb2.Context,
+    summary: dict[str, Any] | None,
+) -> RunSection:
+    summary = summary or _summary_from_metadata(store, cfg, context.name)
+    rows = component_rows(summary.get("components", []))
+    stopped_at = next((r.node_id for r in rows if r.state == "failed"), None)
+    return RunSection(
+        pipeline=cfg.name,
+        run_id=context.name,
+        started=queries.local_time(context.create_time_since_epoch),
+        config=summary.get("config") or str(cfg.source),
+        config_digest=summary.get("config_digest") or cfg.digest(),
+        git=git_info(REPO_DIR),
+        components=tuple(rows),
+        total_seconds=sum(r.seconds or 0.0 for r in rows),
+        outcome=summary.get("outcome") or "unknown",
+        outcome_kind=outcome_kind(summary),
+        error=summary.get("error"),
+        stopped_at=stopped_at,
+        blessed=summary.get("blessed"),
+        pushed_version=summary.get("pushed_version"),
+        log_path=summary.get("log_path"),
+        accuracy=tuple(
+            (m["split"], m["accuracy"], m["example_count"])
+            for m in (summary.get("eval_metrics"), summary.get("test_metrics"))
+            if m
+        ),
+        blessing_failures=tuple(summary.get("blessing_failures") or ()),
+    )
+
+
+def component_rows(components: list[dict[str, Any]]) -> list[ComponentRow]:
+    """The summary's component list with bars scaled to the slowest component."""
+    longest = max((c.get("seconds") or 0.0 for c in components), default=0.0) or 1.0
+    return [
+        ComponentRow(
+            node_id=c["node_id"],
+            state=c["state"],
+            seconds=c.get("seconds"),
+            bar=round(100 * (c.get("seconds") or 0.0) / longest, 1),
+        )
+        for c in components
+    ]
+
+
+def outcome_kind(summary: dict[str, Any]) -> str:
+    """``fail`` for a stopped run, ``warn`` for an unblessed model, ``ok`` otherwise."""
+    if summary.get("error"):
+        return "fail"
+    if summary.get("blessed") is False:
+        return "warn"
+    return "ok"
+
+
+def _summary_from_metadata(
+    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str
+) -> dict[str, Any]:
+    """What ``summary.json`` would say, for a run the runner did not write one for."""
+    prefix = f"{cfg.name}."
+    node_ids = sorted(
+        c.name[len(prefix) :]
+        for c in store.get_contexts_by_type(metadata.NODE_CONTEXT)
+        if c.name.startswith(prefix)
+    )
+    components = []
+    for node_id in node_ids:
+        execution = metadata.node_execution(store, cfg.name, run_id, node_id)
+        if execution.execution_id is None:
+            continue
+        (record,) = store.get_executions_by_id([execution.execution_id])
+        seconds = (record.last_update_time_since_epoch - record.create_time_since_epoch) / 1000
+        components.append({"node_id": node_id, "state": execution.state, "seconds": seconds})
+    components.sort(key=lambda c: c["node_id"])
+    failed = next((c["node_id"] for c in components if c["state"] == "failed"), None)
+    blessing = first(queries.run_outputs(store, cfg.name, run_id, ids.EVALUATOR_ID), "blessing")
+    blessed = blessing and metadata.custom_property(blessing, "blessed")
+    return {
+        "components": components,
+        "outcome": f"stopped at {failed}" if failed else "finished (no summary.json)",
+        "error": f"{failed} failed" if failed else None,
+        "blessed": None if blessed is None else blessed == 1,
+    }
+
+
+def git_info(repo: Path) -> GitInfo | None:
+    """HEAD of the git checkout at ``repo``, or None when it is not one (or git is absent)."""
+    try:
+        head = _git(repo, "rev-parse", "HEAD")
+        status = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return GitInfo(commit=head.stdout.strip(), dirty=bool(status.stdout.strip()))
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=_GIT_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+# --- data, schema, anomalies -------------------------------------------------------------
+
+
+def _data_section(
+    store: mlmd.MetadataStore,
+    cfg: PipelineConfig,
+    run_id: str,
+    validator_inputs: dict[str, list[metadata_store_pb2.Artifact]],
+    walk: queries.ArtifactWalker,
+) -> DataSection | None:
+    statistics = first(validator_inputs, "statistics")
+    schema = first(validator_inputs, "schema")
+    if statistics is None:
+        return None
+    splits = data.ordered_splits(_split_names(statistics))
+    stats = {split: data.load_statistics(statistics.uri, split) for split in splits}
+    previous = _previous_statistics(store, cfg, run_id)
+    comparisons = []
+    if schema is not None and data.TRAIN in stats:
+        comparisons = data.skew_and_drift(
+            data.load_schema(schema.uri),
+            stats[data.TRAIN],
+            stats.get(data.EVAL),
+            data.load_statistics(previous[1].uri, data.TRAIN) if previous else None,
+        )
+    rows = data.feature_rows(stats)
+    return DataSection(
+        artifact=walk.ref(statistics),
+        splits=tuple((split, data.num_examples(stats[split])) for split in splits),
+        numeric=tuple(r for r in rows if not r.categorical),
+        categorical=tuple(r for r in rows if r.categorical),
+        comparisons=tuple(comparisons),
+        previous=previous
+        and PreviousStatistics(previous[0], previous[1].id, previous[1].id == statistics.id),
+        categorical_threshold=data.CATEGORICAL_THRESHOLD,
+        numeric_threshold=data.NUMERIC_THRESHOLD,
+    )
+
+
+def _previous_statistics(
+    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str
+) -> tuple[str, metadata_store_pb2.Artifact] | None:
+    """(run id, statistics) of the newest earlier run whose data was validated."""
+    names = [c.name for c in queries.run_contexts(store, cfg.name)]
+    for earlier in names[names.index(run_id) + 1 :] if run_id in names else []:
+        validator = metadata.node_execution(store, cfg.name, earlier, ids.VALIDATOR_ID)
+        statistics = first(_inputs(store, validator), "statistics")
+        if statistics is not None:
+            return earlier, statistics
+    return None
+
+
+def _split_names(artifact: metadata_store_pb2.Artifact) -> list[str]:
+    encoded = (
+        metadata.custom_property(artifact, "split_names")
+        or artifact.properties["split_names"].string_value
+    )
+    return artifact_utils.decode_split_names(encoded)
+
+
+def _schema_section(
+    store: mlmd.MetadataStore,
+    validator_inputs: dict[str, list[metadata_store_pb2.Artifact]],
+    walk: queries.ArtifactWalker,
+) -> SchemaSection | None:
+    schema = first(validator_inputs, "schema")
+    if schema is None:
+        return None
+    producer = queries.producer(store, schema.id)
+    source = producer and metadata.custom_property(producer, "schema_file")
+    return SchemaSection(
+        artifact=walk.ref(schema),
+        source=source or None,
+        rows=tuple(data.schema_rows(data.load_schema(schema.uri))),
+    )
+
+
+def _anomalies_section(
+    store: mlmd.MetadataStore,
+    cfg: PipelineConfig,
+    run: RunSection,
+    walk: queries.ArtifactWalker,
+) -> AnomaliesSection | None:
+    outputs = queries.run_outputs(store, cfg.name, run.run_id, ids.VALIDATOR_ID)
+    artifact = first(outputs, "anomalies")
+    if artifact is None:
+        return None
+    return AnomaliesSection(
+        artifact=walk.ref(artifact),
+        rows=tuple(anomalies_lib.read_anomalies(artifact.uri, _split_names(artifact))),
+        policy=cfg.validation.on_anomalies,
+        stopped=run.stopped_at is not None,
+    )
+
+
+# --- model, deployment, lineage ----------------------------------------------------------
+
+
+def _model_section(
+    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str, walk: queries.ArtifactWalker
+) -> ModelSection | None:
+    evaluator = metadata.node_execution(store, cfg.name, run_id, ids.EVALUATOR_ID)
+    evaluator_inputs = _inputs(store, evaluator)
+    model = first(evaluator_inputs, "model")
+    if model is None:
+        return None
+    trainer = queries.producer(store, model.id)
+    model_run = trainer and first(metadata.output_artifacts(store, trainer.id), "model_run")
+    outputs = queries.run_outputs(store, cfg.name, run_id, ids.EVALUATOR_ID)
+    evaluation_artifact = first(outputs, "evaluation")
+    blessing = first(outputs, "blessing")
+    test_artifact = first(
+        queries.run_outputs(store, cfg.name, run_id, ids.TEST_EVALUATOR_ID), "evaluation"
+    )
+    labels = cfg.data.label_classes
+    eval_result = evaluation_artifact and evaluation.read_evaluation(
+        evaluation_artifact.uri, ids.EVAL_SPLIT, labels
+    )
+    blessed_value = blessing and metadata.custom_property(blessing, "blessed")
+    blessed = None if blessed_value is None else blessed_value == 1
+    return ModelSection(
+        model=walk.ref(model),
+        history=model_run and evaluation.read_history(model_run.uri),
+        eval=eval_result,
+        test=test_artifact
+        and evaluation.read_evaluation(test_artifact.uri, ids.TEST_SPLIT, labels, gated=False),
+        blessed=blessed,
+        decision=blessing_decision(blessed, eval_result),
+        baseline=walk.ref(first(evaluator_inputs, "baseline_model")),
+        tensorboard_dir=model_run and model_run.uri,
+    )
+
+
+def blessing_decision(blessed: bool | None, result: evaluation.Evaluation | None) -> str:
+    """The Evaluator's verdict in one sentence."""
+    if blessed is None:
+        return "The Evaluator did not decide (it did not finish)."
+    if not blessed:
+        return "Not blessed: the model failed a threshold, so it was neither converted nor pushed."
+    if result is not None and not result.has_baseline:
+        return (
+            "Blessed: it met every value threshold; there was no earlier blessed model "
+            "to compare with, so change thresholds were not checked."
+        )
+    return "Blessed: it met every value threshold and did not fall behind the baseline."
+
+
+def _deployment_section(
+    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str
+) -> DeploymentSection | None:
+    tflite = first(
+        queries.run_outputs(store, cfg.name, run_id, ids.TFLITE_CONVERTER_ID), "tflite_model"
+    )
+    pushed = first(queries.run_outputs(store, cfg.name, run_id, ids.PUSHER_ID), "pushed_model")
+    if tflite is None and pushed is None:
+        return None
+    push = _properties(pushed) if pushed is not None else {}
+    return DeploymentSection(
+        tflite=_properties(tflite) if tflite is not None else None,
+        tflite_uri=tflite.uri if tflite is not None else None,
+        pushed=push.get("pushed") == 1,
+        pushed_version=push.get("pushed_version"),
+        pushed_destination=push.get("pushed_destination"),
+        pushed_tflite_destination=push.get("pushed_tflite_destination"),
+        already_served=push.get("already_served") == 1,
+    )
+
+
+def _properties(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
+    return {name: metadata.custom_property(artifact, name) for name in artifact.custom_properties}
+
+
+def _lineage(
+    store: mlmd.MetadataStore, cfg: PipelineConfig, model: ModelSection | None
+) -> queries.Lineage | None:
+    if model is None:
+        return None
+    (artifact,) = store.get_artifacts_by_id([model.model.id])
+    return queries.model_lineage(store, cfg.name, artifact, queries.first_push_of(store, artifact))

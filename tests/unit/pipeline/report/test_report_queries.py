@@ -1,0 +1,332 @@
+"""list_runs and lineage over a real ML Metadata store, written the way TFX writes one.
+
+The store is SQLite under tmp_path: contexts per pipeline, run and node; executions
+with their input and output events; a cached run whose executions point at the first
+run's artifacts, as TFX's cache does.
+"""
+
+import datetime
+import hashlib
+import json
+from pathlib import Path
+
+import ml_metadata as mlmd
+import pytest
+from ml_metadata.proto import metadata_store_pb2 as pb
+from tfx.utils import io_utils
+
+from pipeline.config import DataConfig, PipelineConfig
+from pipeline.report import queries
+
+PIPELINE = "penguins"
+RUN_1, RUN_2, RUN_3 = "20260101T000000.000001", "20260102T000000.000001", "20260103T000000.000001"
+HYPERPARAMETERS = {"learning_rate": 0.02, "hidden_units": [16, 8]}
+
+
+class MetadataWriter:
+    """Writes contexts, executions and events into a real MLMD store."""
+
+    def __init__(self, path: Path):
+        config = pb.ConnectionConfig()
+        config.sqlite.filename_uri = str(path)
+        config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        self.store = mlmd.MetadataStore(config)
+        self._contexts: dict[tuple[str, str], pb.Context] = {}
+        self.pipeline = self._context("pipeline", PIPELINE)
+
+    def artifact(self, type_name: str, uri: str, **properties) -> pb.Artifact:
+        type_id = self.store.put_artifact_type(pb.ArtifactType(name=type_name))
+        artifact = pb.Artifact(type_id=type_id, uri=uri, state=pb.Artifact.LIVE)
+        _set(artifact, properties)
+        [artifact.id] = self.store.put_artifacts([artifact])
+        return artifact
+
+    def execute(
+        self,
+        run_id: str,
+        node_id: str,
+        inputs: dict[str, pb.Artifact] | None = None,
+        outputs: dict[str, pb.Artifact] | None = None,
+        state: int = pb.Execution.COMPLETE,
+        type_name: str | None = None,
+        **properties,
+    ) -> int:
+        type_id = self.store.put_execution_type(pb.ExecutionType(name=type_name or node_id))
+        execution = pb.Execution(type_id=type_id, last_known_state=state)
+        _set(execution, properties)
+        events = [
+            (artifact, _event(kind, key))
+            for kind, artifacts in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs))
+            for key, artifact in (artifacts or {}).items()
+        ]
+        contexts = [
+            self.pipeline,
+            self._context("pipeline_run", run_id),
+            self._context("node", f"{PIPELINE}.{node_id}"),
+        ]
+        execution_id, _, _ = self.store.put_execution(execution, events, contexts)
+        return execution_id
+
+    def _context(self, type_name: str, name: str) -> pb.Context:
+        if (type_name, name) not in self._contexts:
+            type_id = self.store.put_context_type(pb.ContextType(name=type_name))
+            context = pb.Context(type_id=type_id, name=name)
+            [context.id] = self.store.put_contexts([context])
+            self._contexts[(type_name, name)] = context
+        return self._contexts[(type_name, name)]
+
+
+def _set(item, properties: dict) -> None:
+    for name, value in properties.items():
+        if isinstance(value, int):
+            item.custom_properties[name].int_value = value
+        else:
+            item.custom_properties[name].string_value = value
+
+
+def _event(kind: int, key: str) -> pb.Event:
+    event = pb.Event(type=kind)
+    event.path.steps.add().key = key
+    event.path.steps.add().index = 0
+    return event
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Three runs: trained and pushed; unchanged (cached); stopped at DataGate."""
+    csv_dir = tmp_path / "data"
+    csv_dir.mkdir()
+    (csv_dir / "penguins.csv").write_text("species,island\nAdelie,Biscoe\n")
+    cfg = PipelineConfig(
+        name=PIPELINE,
+        work_dir=tmp_path / "work",
+        data=DataConfig(csv_dir=csv_dir, label_classes=("Adelie", "Gentoo")),
+    )
+    cfg.work_dir.mkdir()
+    writer = MetadataWriter(cfg.metadata_path)
+    a = _first_run(writer, cfg, tmp_path)
+    _cached_run(writer, a)
+    raw = writer.artifact("Examples", str(tmp_path / "raw3"))
+    writer.execute(RUN_3, "CsvExampleGen", outputs={"examples": raw})
+    writer.execute(RUN_3, "DataGate", state=pb.Execution.FAILED)
+    (cfg.runs_dir / RUN_1).mkdir(parents=True)
+    (cfg.runs_dir / RUN_1 / "summary.json").write_text(
+        json.dumps({"outcome": "blessed and pushed"})
+    )
+    return cfg, a
+
+
+def _first_run(writer: MetadataWriter, cfg: PipelineConfig, root: Path) -> dict[str, pb.Artifact]:
+    a = {
+        "raw": writer.artifact("Examples", str(root / "raw")),
+        "schema": writer.artifact("Schema", str(root / "schema")),
+        "statistics": writer.artifact("ExampleStatistics", str(root / "stats")),
+        "anomalies": writer.artifact("ExampleAnomalies", str(root / "anomalies")),
+        "graph": writer.artifact("TransformGraph", str(root / "graph")),
+        "transformed": writer.artifact("Examples", str(root / "transformed")),
+        "model": writer.artifact("Model", str(root / "model")),
+        "model_run": writer.artifact("ModelRun", str(root / "model_run")),
+        "blessing": writer.artifact("ModelBlessing", str(root / "blessing"), blessed=1),
+        "pushed": writer.artifact(
+            "PushedModel",
+            str(root / "pushed"),
+            pushed=1,
+            pushed_version="1",
+            pushed_destination=str(root / "serving" / "1"),
+        ),
+    }
+    (root / "model_run").mkdir()
+    (root / "model_run" / "history.json").write_text(
+        json.dumps({"hyperparameters": HYPERPARAMETERS, "history": {}})
+    )
+    csv = str(cfg.data.csv_dir)
+    ids = {
+        "CsvExampleGen": writer.execute(
+            RUN_1,
+            "CsvExampleGen",
+            outputs={"examples": a["raw"]},
+            input_base=csv,
+            input_config=json.dumps({"splits": [{"name": "single_split", "pattern": "*"}]}),
+            input_fingerprint=io_utils.generate_fingerprint("single_split", f"{csv}/*"),
+        ),
+    }
+    writer.execute(RUN_1, "ImportSchemaGen", outputs={"schema": a["schema"]})
+    writer.execute(RUN_1, "StatisticsGen", {"examples": a["raw"]}, {"statistics": a["statistics"]})
+    writer.execute(
+        RUN_1,
+        "ExampleValidator",
+        {"statistics": a["statistics"], "schema": a["schema"]},
+        {"anomalies": a["anomalies"]},
+    )
+    ids["Transform"] = writer.execute(
+        RUN_1,
+        "Transform",
+        {"examples": a["raw"], "schema": a["schema"]},
+        {"transform_graph": a["graph"], "transformed_examples": a["transformed"]},
+        custom_config=json.dumps({"code_digest": "transform-digest"}),
+    )
+    a["trainer_execution"] = writer.execute(
+        RUN_1,
+        "Trainer",
+        {"examples": a["transformed"], "transform_graph": a["graph"]},
+        {"model": a["model"], "model_run": a["model_run"]},
+        custom_config=json.dumps({"code_digest": "trainer-digest", "hyperparameters": {}}),
+    )
+    writer.execute(RUN_1, "resolver", type_name="tfx.dsl.components.common.resolver.Resolver")
+    writer.execute(RUN_1, "Evaluator", {"model": a["model"]}, {"blessing": a["blessing"]})
+    writer.execute(
+        RUN_1,
+        "ServingPusher",
+        {"model": a["model"], "model_blessing": a["blessing"]},
+        {"pushed_model": a["pushed"]},
+    )
+    # An evaluation without thresholds: TFX leaves its blessing without a verdict.
+    unjudged = writer.artifact("ModelBlessing", str(root / "test_blessing"))
+    writer.execute(RUN_1, "TestEvaluator", {"model": a["model"]}, {"blessing": unjudged})
+    return a
+
+
+def _cached_run(writer: MetadataWriter, a: dict[str, pb.Artifact]) -> None:
+    cached = pb.Execution.CACHED
+    writer.execute(RUN_2, "CsvExampleGen", outputs={"examples": a["raw"]}, state=cached)
+    writer.execute(
+        RUN_2, "Trainer", {"examples": a["transformed"]}, {"model": a["model"]}, state=cached
+    )
+    writer.execute(RUN_2, "resolver", type_name="tfx.dsl.components.common.resolver.Resolver")
+    writer.execute(
+        RUN_2, "Evaluator", {"model": a["model"]}, {"blessing": a["blessing"]}, state=cached
+    )
+    writer.execute(
+        RUN_2,
+        "ServingPusher",
+        {"model": a["model"], "model_blessing": a["blessing"]},
+        {"pushed_model": a["pushed"]},
+        state=cached,
+    )
+
+
+def test_list_runs_newest_first_with_status_blessing_and_push(world):
+    cfg, _ = world
+    runs = queries.list_runs(cfg)
+
+    assert [r.run_id for r in runs] == [RUN_3, RUN_2, RUN_1]
+    stopped, cached, first = runs
+    assert (stopped.status, stopped.failed_node, stopped.blessed) == ("failed", "DataGate", None)
+    assert stopped.pushed_version is None
+    assert (cached.status, cached.executed, cached.cached) == ("cached", 0, 4)
+    assert (cached.blessed, cached.pushed_version) == (True, "1")
+    assert (first.status, first.executed, first.cached) == ("complete", 9, 0)
+    assert (first.blessed, first.pushed_version) == (True, "1")
+    assert first.outcome == "blessed and pushed" and cached.outcome is None
+    assert isinstance(first.started, datetime.datetime) and first.started.tzinfo is not None
+
+
+def test_lineage_of_a_pushed_version_walks_back_to_the_raw_files(world):
+    cfg, a = world
+    found = queries.lineage(cfg, version=1)
+
+    assert found.pushed_model.id == a["pushed"].id
+    assert (found.pushed_model.producer, found.pushed_model.run_id) == ("ServingPusher", RUN_1)
+    assert found.model.id == a["model"].id
+    assert found.trainer_execution_id == a["trainer_execution"]
+    assert found.run_id == RUN_1
+    assert found.examples.id == a["transformed"].id
+    assert found.transform_graph.id == a["graph"].id
+    assert found.raw_examples.id == a["raw"].id
+    assert found.schema.id == a["schema"].id
+    assert found.model_run.id == a["model_run"].id
+    assert found.code_digest == "trainer-digest"
+    assert found.transform_code_digest == "transform-digest"
+    assert found.hyperparameters == HYPERPARAMETERS  # what training used, from history.json
+    assert found.pushed_version == "1"
+    csv = cfg.data.csv_dir / "penguins.csv"
+    assert found.csv_files == (
+        queries.FileFingerprint(
+            str(csv), hashlib.sha256(csv.read_bytes()).hexdigest(), csv.stat().st_size
+        ),
+    )
+    assert found.inputs_unchanged is True
+
+
+def test_lineage_by_uri_finds_the_same_model(world):
+    cfg, a = world
+    by_serving_dir = queries.lineage(
+        cfg, model_uri=a["pushed"].custom_properties["pushed_destination"].string_value
+    )
+    by_model = queries.lineage(cfg, model_uri=a["model"].uri + "/")
+    newest = queries.lineage(cfg)
+    assert by_serving_dir.model.id == by_model.model.id == newest.model.id == a["model"].id
+    assert by_model.pushed_model.id == a["pushed"].id
+
+
+def test_lineage_notices_input_files_changed_since_ingestion(world):
+    cfg, _ = world
+    with (cfg.data.csv_dir / "penguins.csv").open("a") as f:
+        f.write("Gentoo,Dream\n")
+    assert queries.lineage(cfg, version=1).inputs_unchanged is False
+
+
+def test_lineage_of_an_unknown_version_says_so(world):
+    cfg, _ = world
+    with pytest.raises(queries.LineageError, match="no pushed model with version 9"):
+        queries.lineage(cfg, version=9)
+
+
+def test_input_fingerprint_matches_example_gens(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("x\n22\n")
+    (tmp_path / ".hidden").write_text("ExampleGen's glob sees this too")
+    patterns = {"single_split": "*"}
+
+    expected = io_utils.generate_fingerprint("single_split", f"{tmp_path}/*")
+    assert queries.input_fingerprint(str(tmp_path), patterns) == expected
+    assert "num_files:3" in expected
+
+
+@pytest.mark.parametrize(
+    ("states", "status"),
+    [
+        ([pb.Execution.COMPLETE, pb.Execution.CACHED], "complete"),
+        ([pb.Execution.CACHED, pb.Execution.CACHED], "cached"),
+        ([pb.Execution.COMPLETE, pb.Execution.FAILED], "failed"),
+        ([pb.Execution.RUNNING], "running"),
+        ([], "complete"),
+    ],
+)
+def test_run_status(states, status):
+    assert queries.run_status(states) == status
+
+
+def test_format_runs_aligns_one_line_per_run(world):
+    cfg, _ = world
+    lines = queries.format_runs(queries.list_runs(cfg)).splitlines()
+
+    assert lines[0].split() == ["run", "started", "status", "blessed", "pushed", "outcome"]
+    assert lines[1].split()[0] == RUN_3 and lines[1].endswith("failed at DataGate")
+    assert lines[2].split()[3:5] == ["cached", "yes"]
+    assert lines[3].endswith("blessed and pushed")
+    assert lines[0].index("status") == lines[1].index("failed") == lines[2].index("cached")
+
+
+def test_format_runs_without_runs():
+    assert queries.format_runs([]) == "no runs yet"
+
+
+def test_format_lineage_names_each_input_with_its_id(world):
+    cfg, a = world
+    text = queries.format_lineage(queries.lineage(cfg, version=1))
+
+    assert f"PushedModel {a['pushed'].id}, ServingPusher execution" in text
+    assert f"Model {a['model'].id}, Trainer execution {a['trainer_execution']}" in text
+    assert f"Examples {a['raw'].id}, CsvExampleGen execution" in text
+    assert "unchanged since ingestion" in text
+    assert "trainer trainer-digest, preprocessing transform-digest" in text
+    assert "learning_rate=0.02" in text
+
+
+def test_resolve_run_id(world):
+    cfg, _ = world
+    assert queries.resolve_run_id(cfg) == RUN_3
+    assert queries.resolve_run_id(cfg, RUN_1) == RUN_1
+    with pytest.raises(queries.NoSuchRunError, match="no run 'nope'"):
+        queries.resolve_run_id(cfg, "nope")
