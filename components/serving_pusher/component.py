@@ -76,8 +76,10 @@ class Executor(pusher_executor.Executor):
         tflite = input_dict.get("tflite_model") or []
         if tflite and tflite[0].get_int_custom_property(TFLITE_BLESSED) == 1:
             destination = serving_root / f"{model_name}-tflite" / str(result.version)
-            files = sorted(p for p in Path(tflite[0].uri).rglob("*") if p.is_file())
-            pusher.publish_files(files, destination)
+            # An already-served version keeps the TFLite files published with it.
+            if not (result.already_served and destination.is_dir()):
+                files = sorted(p for p in Path(tflite[0].uri).rglob("*") if p.is_file())
+                pusher.publish_files(files, destination)
             pushed_model.set_string_custom_property("pushed_tflite_destination", str(destination))
 
 
