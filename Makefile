@@ -9,13 +9,23 @@ BASE_PYTHON := $(or $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(PYTHON
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 ARGS ?=
 
-.PHONY: setup run test test-unit lint clean
+.PHONY: setup run test test-unit lint clean setup-kubeflow setup-airflow test-orchestrators kubeflow-spec
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: uv.lock pyproject.toml .python-version
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python "$(BASE_PYTHON)"
+	@touch $@
+
+# One environment per orchestrator (.venv-kubeflow, .venv-airflow): their dependency groups pin
+# shared packages differently, so uv resolves them apart (see [tool.uv] conflicts).
+setup-kubeflow: .venv-kubeflow/.installed
+setup-airflow: .venv-airflow/.installed
+
+.venv-kubeflow/.installed .venv-airflow/.installed: .venv-%/.installed: uv.lock pyproject.toml .python-version
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=.venv-$* UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python "$(BASE_PYTHON)" --group $*
 	@touch $@
 
 run: setup
@@ -26,6 +36,14 @@ test: setup
 
 test-unit: setup
 	$(PY) -m pytest -m "not e2e" $(ARGS)
+
+# The Kubeflow spec and the Airflow DAG, each in its own environment (e2e tests included).
+test-orchestrators: setup-kubeflow setup-airflow
+	.venv-kubeflow/bin/python -m pytest tests/unit/pipeline/test_kubeflow.py tests/unit/test_dockerfile.py $(ARGS)
+	.venv-airflow/bin/python -m pytest tests/unit/pipeline/test_airflow.py $(ARGS)
+
+kubeflow-spec: setup-kubeflow
+	.venv-kubeflow/bin/python runner.py --kubeflow $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

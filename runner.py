@@ -1,6 +1,8 @@
 """Command line: the only module that reads argv and the environment.
 
 python runner.py --local [--config PATH] [--work-dir DIR] [--verbose]
+python runner.py --kubeflow [--config configs/kubeflow.yaml] [--output build/pipeline.json]
+                 [--submit [--host URL]]
 python runner.py report [--run latest|RUN_ID] [--open]
 python runner.py runs
 python runner.py lineage [--version N | --model-uri URI]
@@ -19,6 +21,9 @@ from typing import TextIO
 
 REPO_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = REPO_DIR / "configs" / "penguins.yaml"
+KUBEFLOW_CONFIG = REPO_DIR / "configs" / "kubeflow.yaml"
+DEFAULT_SPEC = REPO_DIR / "build" / "pipeline.json"
+KFP_HOST_ENV = "KFP_HOST"
 LOG_FILE = "pipeline.log"
 REPORT_LOG_FILE = "report.log"
 LATEST_RUN = "latest"
@@ -34,15 +39,36 @@ Set up the locked Python 3.10 environment, then run inside it:
     make setup                          # creates .venv from uv.lock (needs Python 3.10 and uv)
     .venv/bin/python runner.py --local  # or simply: make run
 See README.md, "Quickstart"."""
+KUBEFLOW_HINT = """\
+runner.py --kubeflow: this Python ({executable}) lacks {missing}, from the kubeflow dependency
+group. Set up an environment with it, then run inside it:
+    make setup-kubeflow      # .venv-kubeflow: uv sync --frozen --group kubeflow
+See README.md, "Scheduling on Kubeflow Pipelines"."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Run the TFX pipeline, serve what it pushed, or roll a push back."
     )
-    _add_common_options(parser, default_config=DEFAULT_CONFIG)
+    _add_common_options(parser, default_config=None)
     parser.add_argument("--local", action="store_true", help="run with TFX's LocalDagRunner")
     parser.add_argument("--verbose", action="store_true", help="stream TFX/Beam logs")
+    parser.add_argument(
+        "--kubeflow",
+        action="store_true",
+        help="compile a Kubeflow Pipelines v2 spec (default config configs/kubeflow.yaml)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_SPEC, help="spec file (default build/pipeline.json)"
+    )
+    parser.add_argument(
+        "--submit",
+        action="store_true",
+        help="with --kubeflow: submit the spec (a recurring run when kubeflow.schedule is set)",
+    )
+    parser.add_argument(
+        "--host", dest="kfp_host", metavar="URL", help=f"KFP endpoint (default ${KFP_HOST_ENV})"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="REST server (TF Serving routes) on pushed models")
     _add_common_options(serve)
@@ -67,12 +93,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     target.add_argument("--version", type=int, help="pushed version (default: the latest push)")
     target.add_argument("--model-uri", help="a pushed version's directory or a Trainer model URI")
     args = parser.parse_args(argv)
-    if args.command is None and not args.local:
+    if args.command is None and not (args.local or args.kubeflow):
         parser.error(
-            "choose --local, or a command: serve, rollback, versions, report, runs, lineage"
+            "choose --local, --kubeflow, or a command: "
+            "serve, rollback, versions, report, runs, lineage"
         )
-    if args.command is not None and args.local:
-        parser.error(f"--local runs the pipeline; it does not combine with {args.command}")
+    if args.command is not None and (args.local or args.kubeflow):
+        mode = "--local" if args.local else "--kubeflow"
+        parser.error(f"{mode} runs the pipeline; it does not combine with {args.command}")
+    if args.local and args.kubeflow:
+        parser.error("choose one of --local and --kubeflow")
+    if (args.submit or args.kfp_host) and not args.kubeflow:
+        parser.error("--submit and --host go with --kubeflow")
+    if args.config is None:
+        args.config = KUBEFLOW_CONFIG if args.kubeflow else DEFAULT_CONFIG
     return args
 
 
@@ -117,7 +151,34 @@ def main(argv: list[str]) -> int:
         return _runs(cfg)
     if args.command == "lineage":
         return _lineage(cfg, args.version, args.model_uri)
+    if args.kubeflow:
+        host = args.kfp_host or os.environ.get(KFP_HOST_ENV)
+        return _kubeflow(cfg, args.output, submit=args.submit, host=host)
     return _run_local(cfg, verbose=args.verbose)
+
+
+def _kubeflow(cfg, output: Path, submit: bool, host: str | None) -> int:
+    if cfg.kubeflow is None:
+        print(f"config error: {cfg.source}: no kubeflow section", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if submit and not host:
+        print(f"--submit needs --host URL or ${KFP_HOST_ENV}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    needed = "kfp.client" if submit else "kfp.pipeline_spec"
+    if not _importable(needed):
+        print(KUBEFLOW_HINT.format(executable=sys.executable, missing=needed), file=sys.stderr)
+        return EXIT_NO_ENVIRONMENT
+    from pipeline.kubeflow import compile_kubeflow
+    from pipeline.kubeflow import submit as submit_spec
+
+    spec = compile_kubeflow(cfg, cfg.kubeflow, output)
+    print(f"{cfg.name}: compiled {spec}  (image {cfg.kubeflow.image})")
+    if submit:
+        schedule = cfg.kubeflow.schedule
+        run_id = submit_spec(spec, host, experiment=cfg.kubeflow.experiment, schedule=schedule)
+        kind = f"recurring run ({schedule})" if schedule else "run"
+        print(f"{cfg.name}: submitted {kind} {run_id} to {host}")
+    return EXIT_OK
 
 
 def _serve(cfg, host: str, port: int) -> int:
@@ -305,6 +366,13 @@ def _logging_to(log_path: Path, verbose: bool) -> Iterator[TextIO]:
         root.setLevel(saved[0])
         logging.captureWarnings(False)
         log_file.close()
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a missing parent package
+        return False
 
 
 def _setup_hint(missing: str) -> str:

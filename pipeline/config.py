@@ -6,8 +6,10 @@ out-of-range value raises ``ConfigError`` with a one-line message naming the key
 """
 
 import dataclasses
+import datetime
 import hashlib
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,6 +18,11 @@ from typing import Any, Literal
 import yaml
 
 from components.trainer.hparams import HyperParameters
+
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+_KFP_CRON_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week
+_AIRFLOW_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
+_AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
 
 
 class ConfigError(ValueError):
@@ -237,6 +244,109 @@ class BeamConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class KubeflowConfig:
+    """Where and how the pipeline runs on Kubeflow Pipelines v2 (or Vertex AI Pipelines).
+
+    Attributes:
+        image: Image every step runs in (this repository's Dockerfile), pinned by a tag
+            other than ``latest`` or by ``@sha256:`` digest.
+        pipeline_root: Object-store root of the artifacts, e.g. ``gs://bucket/penguins``.
+        data_root: Directory of the CSV files CsvExampleGen reads: a URI
+            (``gs://bucket/penguins/data``) or an absolute path inside the image.
+        schema_path: The curated schema as the steps see it: its path inside the image
+            (``/pipeline/schemas/penguins/schema.pbtxt``) or a URI. Required when
+            ``validation.schema_path`` is set.
+        serving_root: Serving root as an absolute path inside the container (a mounted
+            volume): the ServingPusher writes with POSIX renames and file locks.
+        beam_args: Beam args of the Beam-powered steps on the cluster; they replace the
+            local DirectRunner args (e.g. ``--runner=DataflowRunner``, ``--project=...``).
+        schedule: Recurring-run cron in KFP's six fields, seconds first
+            (``0 0 3 * * *`` = 03:00 daily); null submits a single run.
+        experiment: KFP experiment the runs are filed under.
+    """
+
+    image: str
+    pipeline_root: str
+    data_root: str
+    schema_path: str | None = None
+    serving_root: str = "/mnt/serving"
+    beam_args: tuple[str, ...] = ()
+    schedule: str | None = None
+    experiment: str = "penguins"
+
+    def __post_init__(self) -> None:
+        _check_image(self.image)
+        if not _URI.match(self.pipeline_root):
+            raise ValueError(
+                f"pipeline_root: needs an object-store URI such as gs://bucket/path, "
+                f"got {self.pipeline_root!r}"
+            )
+        for name in ("data_root", "schema_path"):
+            value = getattr(self, name)
+            if value is not None and not (_URI.match(value) or value.startswith("/")):
+                raise ValueError(
+                    f"{name}: needs a URI (gs://...) or an absolute path inside the image, "
+                    f"got {value!r}"
+                )
+        if _URI.match(self.serving_root) or not self.serving_root.startswith("/"):
+            raise ValueError(
+                "serving_root: needs an absolute path inside the container (a mounted volume), "
+                f"got {self.serving_root!r}"
+            )
+        bad = [a for a in self.beam_args if not a.startswith("--")]
+        if bad:
+            raise ValueError(f"beam_args: each must start with '--', got {bad[0]!r}")
+        if self.schedule is not None and len(self.schedule.split()) != _KFP_CRON_FIELDS:
+            raise ValueError(
+                f"schedule: needs a six-field cron (seconds first, e.g. '0 0 3 * * *'), "
+                f"got {self.schedule!r}"
+            )
+        if not self.experiment.strip():
+            raise ValueError("experiment: must not be empty")
+
+
+@dataclasses.dataclass(frozen=True)
+class AirflowConfig:
+    """How Airflow schedules the DAG (``dags/penguins_dag.py``).
+
+    Attributes:
+        schedule: Five-field cron (``0 3 * * *``) or a preset (``@daily``); null: the DAG
+            runs only when triggered.
+        start_date: First logical date, ``YYYY-MM-DD`` (UTC); quote it in YAML.
+        retries: Retries of a failed task.
+        retry_delay_minutes: Wait before each retry.
+        max_active_runs: Runs at once; 1 keeps runs from racing on one SQLite ML Metadata.
+    """
+
+    schedule: str | None = "@daily"
+    start_date: str = "2024-01-01"
+    retries: int = 1
+    retry_delay_minutes: int = 5
+    max_active_runs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.schedule is not None and not (
+            self.schedule in _AIRFLOW_PRESETS or len(self.schedule.split()) == _AIRFLOW_CRON_FIELDS
+        ):
+            raise ValueError(
+                f"schedule: needs a five-field cron or one of {', '.join(_AIRFLOW_PRESETS)}, "
+                f"got {self.schedule!r}"
+            )
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.start_date):
+            raise ValueError(f"start_date: needs YYYY-MM-DD, got {self.start_date!r}")
+        try:
+            datetime.date.fromisoformat(self.start_date)
+        except ValueError:
+            raise ValueError(f"start_date: not a date: {self.start_date!r}") from None
+        if self.retries < 0:
+            raise ValueError(f"retries: must be >= 0, got {self.retries}")
+        if self.retry_delay_minutes < 1:
+            raise ValueError(f"retry_delay_minutes: must be >= 1, got {self.retry_delay_minutes}")
+        if self.max_active_runs < 1:
+            raise ValueError(f"max_active_runs: must be >= 1, got {self.max_active_runs}")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """The whole pipeline, as one frozen value.
 
@@ -256,11 +366,18 @@ class PipelineConfig:
     tflite: TFLiteConfig = TFLiteConfig()
     pusher: PusherConfig = PusherConfig()
     beam: BeamConfig = BeamConfig()
+    kubeflow: KubeflowConfig | None = None
+    airflow: AirflowConfig = AirflowConfig()
     source: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"name: letters, digits, '-' and '_' only, got {self.name!r}")
+        if self.kubeflow and self.validation.schema_path and not self.kubeflow.schema_path:
+            raise ValueError(
+                "kubeflow.schema_path: required when validation.schema_path is set "
+                "(the schema's path inside the image, or a URI)"
+            )
 
     @property
     def pipeline_root(self) -> Path:
@@ -286,6 +403,20 @@ class PipelineConfig:
         """Short, stable digest of every setting (paths included)."""
         payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _check_image(image: str) -> None:
+    name, _, digest = image.partition("@")
+    if digest:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise ValueError(f"image: malformed digest in {image!r}")
+        return
+    last = name.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    if not tag or tag == "latest":
+        raise ValueError(
+            f"image: pin a tag other than 'latest' or a @sha256: digest, got {image!r}"
+        )
 
 
 def load_config(path: Path, work_dir: Path | None = None) -> PipelineConfig:

@@ -1,5 +1,6 @@
 """``create_pipeline(cfg)``: the TFX DAG. Wiring only; model code lives in ``components/``."""
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from components.data_gate.component import DataGate
 from components.serving_pusher.component import ServingPusher
 from components.tflite_converter.component import TFLiteConverter
 from pipeline import baseline
-from pipeline.config import PipelineConfig
+from pipeline.config import KubeflowConfig, PipelineConfig
 from pipeline.eval_config import build_eval_config
 
 PREPROCESSING_FN = "components.transform.preprocessing.preprocessing_fn"
@@ -33,21 +34,32 @@ EVALUATOR_ID = "Evaluator"
 TEST_EVALUATOR_ID = "TestEvaluator"
 TFLITE_CONVERTER_ID = "TFLiteConverter"
 PUSHER_ID = "ServingPusher"
+BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 
 
-def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
+def create_pipeline(
+    cfg: PipelineConfig, kubeflow: KubeflowConfig | None = None
+) -> tfx.dsl.Pipeline:
     """Builds the pipeline described by ``cfg``.
 
     ExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
     [-> DataGate] -> Transform -> [Tuner ->] Trainer -> baseline Resolver -> Evaluator
     -> (blessed only) [TFLiteConverter ->] ServingPusher, TestEvaluator.
+
+    Args:
+        cfg: The pipeline configuration.
+        kubeflow: Builds the Kubeflow Pipelines variant: data, schema, serving root,
+            pipeline root and Beam args come from it, ML Metadata is the cluster's, and the
+            baseline is TFX's LatestBlessedModelStrategy (KFP v2 compiles no custom
+            resolver strategy). None: the local and Airflow DAG.
     """
+    where = _locations(cfg, kubeflow)
     example_gen = tfx.components.CsvExampleGen(
-        input_base=str(cfg.data.csv_dir), output_config=_split_config(cfg)
+        input_base=where.csv_dir, output_config=_split_config(cfg)
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.validation.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(cfg.validation.schema_path))
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=where.schema_file)
     else:
         schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
@@ -99,16 +111,7 @@ def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
         eval_args=eval_args,
         custom_config=trainer_config,
     )
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=baseline.LatestBlessedOtherModelStrategy,
-        **{
-            baseline.MODEL: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            baseline.MODEL_BLESSING: tfx.dsl.Channel(
-                type=tfx.types.standard_artifacts.ModelBlessing
-            ),
-            baseline.CANDIDATE: trainer.outputs["model"],
-        },
-    ).with_id("latest_blessed_model_resolver")
+    baseline_resolver = _baseline_resolver(trainer, stock_strategy=kubeflow is not None)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -143,7 +146,7 @@ def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
             model_blessing=evaluator.outputs["blessing"],
             examples=example_gen.outputs["examples"],
             tflite_model=tflite_model,
-            serving_root=str(cfg.serving_root),
+            serving_root=where.serving_root,
             model_name=cfg.pusher.model_name,
             keep_versions=cfg.pusher.keep_versions,
         ).with_id(PUSHER_ID)
@@ -151,14 +154,73 @@ def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,
-        pipeline_root=str(cfg.pipeline_root),
+        pipeline_root=where.pipeline_root,
         components=nodes,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=where.metadata,
+        beam_pipeline_args=where.beam_args,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Locations:
+    """Where one variant of the pipeline reads and writes, as the strings TFX passes on."""
+
+    pipeline_root: str
+    csv_dir: str
+    schema_file: str | None
+    serving_root: str
+    beam_args: list[str]
+    metadata: object | None  # None: the orchestrator's own ML Metadata (Kubeflow)
+
+
+def _locations(cfg: PipelineConfig, kubeflow: KubeflowConfig | None) -> _Locations:
+    if kubeflow is not None:
+        return _Locations(
+            pipeline_root=kubeflow.pipeline_root,
+            csv_dir=kubeflow.data_root,
+            schema_file=kubeflow.schema_path if cfg.validation.schema_path else None,
+            serving_root=kubeflow.serving_root,
+            beam_args=list(kubeflow.beam_args),
+            metadata=None,
+        )
+    schema = cfg.validation.schema_path
+    return _Locations(
+        pipeline_root=str(cfg.pipeline_root),
+        csv_dir=str(cfg.data.csv_dir),
+        schema_file=str(schema) if schema else None,
+        serving_root=str(cfg.serving_root),
+        beam_args=beam_pipeline_args(cfg),
+        metadata=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(cfg.metadata_path)
         ),
-        beam_pipeline_args=beam_pipeline_args(cfg),
     )
+
+
+def _baseline_resolver(trainer: tfx.components.Trainer, stock_strategy: bool) -> tfx.dsl.Resolver:
+    """The Evaluator's baseline: the latest blessed model other than the candidate.
+
+    With ``stock_strategy``, TFX's LatestBlessedModelStrategy instead: the only one
+    KubeflowV2DagRunner compiles. It may pick the candidate itself when the Trainer was
+    cached; the Pusher then finds that version already served and does not push it again.
+    """
+    model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
+    blessing = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)
+    if stock_strategy:
+        resolver = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            **{baseline.MODEL: model, baseline.MODEL_BLESSING: blessing},
+        )
+    else:
+        resolver = tfx.dsl.Resolver(
+            strategy_class=baseline.LatestBlessedOtherModelStrategy,
+            **{
+                baseline.MODEL: model,
+                baseline.MODEL_BLESSING: blessing,
+                baseline.CANDIDATE: trainer.outputs["model"],
+            },
+        )
+    return resolver.with_id(BASELINE_RESOLVER_ID)
 
 
 def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:

@@ -1,5 +1,6 @@
 """runner.py's command line: set-up advice, config errors and argument errors."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,25 @@ def test_an_orchestrator_is_required():
     result = run(RUNNER)
     assert result.returncode == 2
     assert "--local" in result.stderr
+
+
+def test_kubeflow_needs_a_kubeflow_section():
+    result = run(RUNNER, "--kubeflow", "--config", str(REPO / "configs" / "penguins.yaml"))
+    assert result.returncode == 2
+    assert "no kubeflow section" in result.stderr
+
+
+def test_submit_needs_a_kubeflow_endpoint():
+    env = {k: v for k, v in os.environ.items() if k != "KFP_HOST"}
+    result = run(RUNNER, "--kubeflow", "--submit", env=env)
+    assert result.returncode == 2
+    assert "--host" in result.stderr and "KFP_HOST" in result.stderr
+
+
+def test_submit_goes_with_kubeflow():
+    result = run(RUNNER, "--local", "--submit")
+    assert result.returncode == 2
+    assert "--submit and --host go with --kubeflow" in result.stderr
 
 
 def _serving_root_with_versions(work_dir: Path, versions: list[int]) -> Path:

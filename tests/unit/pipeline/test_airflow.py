@@ -1,0 +1,142 @@
+"""Airflow 2: the DAG folder loads, the DAG mirrors the pipeline, and a DAG run pushes a model.
+
+Needs the ``airflow`` dependency group; without it the module is skipped. Airflow reads
+``AIRFLOW_HOME`` when it is first imported, so nothing here imports it before the
+``airflow_home`` fixture has pointed it at a fresh SQLite metadata database.
+"""
+
+import dataclasses
+import datetime
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+if importlib.util.find_spec("airflow") is None:
+    pytest.skip("Apache Airflow is not installed: uv sync --group airflow", allow_module_level=True)
+
+from pipeline.config import AirflowConfig, load_config  # noqa: E402
+from pipeline.pipeline import create_pipeline  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+DAGS = REPO / "dags"
+CONFIG = REPO / "configs" / "penguins.yaml"
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory):
+    """AIRFLOW_HOME in a temporary directory, with its metadata database created."""
+    if "airflow" in sys.modules:
+        pytest.fail("airflow was imported before AIRFLOW_HOME was set; it would use ~/airflow")
+    home = tmp_path_factory.mktemp("airflow_home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_HOME", str(home))
+        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS))
+        # Importing TensorFlow and TFX can outlast Airflow's 30-second parse limit.
+        env.setenv("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "300")
+        migrate = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stderr[-2000:]
+        yield home
+
+
+@pytest.fixture(scope="module")
+def builder(airflow_home):
+    """``pipeline.airflow``, imported once Airflow's home is set."""
+    import pipeline.airflow
+
+    return pipeline.airflow
+
+
+def edges(pairs) -> dict[str, set[str]]:
+    return {name: set(others) for name, others in pairs}
+
+
+def test_dag_folder_loads_without_import_errors(airflow_home):
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    assert bag.import_errors == {}
+    assert bag.dag_ids == ["penguins"]
+
+
+def test_one_task_per_node_with_the_pipelines_edges(builder, tmp_path):
+    cfg = load_config(CONFIG, work_dir=tmp_path)
+    nodes = create_pipeline(cfg).components
+    dag = builder.create_airflow_dag(cfg, AirflowConfig())
+    assert dag.dag_id == cfg.name
+    assert edges((t.task_id, t.upstream_task_ids) for t in dag.tasks) == edges(
+        (n.id, (u.id for u in n.upstream_nodes)) for n in nodes
+    )
+    assert edges((t.task_id, t.downstream_task_ids) for t in dag.tasks) == edges(
+        (n.id, (d.id for d in n.downstream_nodes)) for n in nodes
+    )
+
+
+def test_schedule_start_retries_and_concurrency_come_from_config(builder, tmp_path):
+    settings = AirflowConfig(
+        schedule="0 3 * * 1",
+        start_date="2025-02-03",
+        retries=3,
+        retry_delay_minutes=7,
+        max_active_runs=2,
+    )
+    dag = builder.create_airflow_dag(load_config(CONFIG, work_dir=tmp_path), settings)
+    assert dag.schedule_interval == "0 3 * * 1"
+    assert dag.start_date == datetime.datetime(2025, 2, 3, tzinfo=datetime.timezone.utc)
+    assert dag.catchup is False
+    assert dag.max_active_runs == 2
+    assert {(t.retries, t.retry_delay) for t in dag.tasks} == {(3, datetime.timedelta(minutes=7))}
+
+
+def test_triggered_only_dag(builder, tmp_path):
+    settings = AirflowConfig(schedule=None)
+    dag = builder.create_airflow_dag(load_config(CONFIG, work_dir=tmp_path), settings)
+    assert dag.schedule_interval is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schedule": "0 3 * *"}, "schedule: needs a five-field cron"),
+        ({"schedule": "@fortnightly"}, "schedule: needs a five-field cron"),
+        ({"start_date": "03.02.2025"}, "start_date: needs YYYY-MM-DD"),
+        ({"start_date": "2025-02-30"}, "start_date: not a date"),
+        ({"retries": -1}, "retries: must be >= 0"),
+        ({"retry_delay_minutes": 0}, "retry_delay_minutes: must be >= 1"),
+        ({"max_active_runs": 0}, "max_active_runs: must be >= 1"),
+    ],
+)
+def test_bad_settings_name_their_key(change, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        dataclasses.replace(AirflowConfig(), **change)
+
+
+@pytest.mark.e2e
+def test_dag_run_trains_and_pushes_a_model(builder, tmp_path):
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["work_dir"] = str(tmp_path / "work")
+    raw["data"]["csv_dir"] = str(REPO / "data" / "penguins")
+    raw["validation"]["schema_path"] = str(REPO / "schemas" / "penguins" / "schema.pbtxt")
+    raw["trainer"]["hyperparameters"]["epochs"] = 25
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    cfg = load_config(config)
+
+    run = builder.create_airflow_dag(cfg, AirflowConfig(schedule=None)).test()
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert set(states.values()) == {"success"}, states
+    assert run.state == "success"
+    versions = [d for d in cfg.serving_model_dir.iterdir() if d.name.isdigit()]
+    assert len(versions) == 1
+    assert (versions[0] / "saved_model.pb").is_file()
