@@ -21,7 +21,9 @@ class OneHot(tf.keras.layers.Layer):
         self.num_tokens = num_tokens
 
     def call(self, ids: tf.Tensor) -> tf.Tensor:
-        return tf.one_hot(ids, self.num_tokens, dtype=tf.float32)
+        # The reshape pins the rank: converted to TFLite, a vocabulary lookup's output
+        # has unknown rank and a batch of one collapsed to a scalar before Concatenate.
+        return tf.one_hot(tf.reshape(ids, [-1]), self.num_tokens, dtype=tf.float32)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_tokens": self.num_tokens}

@@ -177,7 +177,10 @@ def test_first_run_converts_gates_and_pushes_both_forms(first_run, workspace):
     expected = saved_model(**_dense_inputs(rows))["probabilities"].numpy()
     interpreter = tf.lite.Interpreter(model_path=str(published / "tflite"))
     runner = interpreter.get_signature_runner("serving_raw")
-    actual = runner(**{k: v.numpy() for k, v in _dense_inputs(rows).items()})["probabilities"]
+    dense = {k: v.numpy() for k, v in _dense_inputs(rows).items()}
+    first = runner(**{k: v[:1] for k, v in dense.items()})["probabilities"]  # batch of one first
+    assert first == pytest.approx(expected[:1], abs=1e-3)
+    actual = runner(**dense)["probabilities"]
     assert actual == pytest.approx(expected, abs=1e-3)
 
     config = model_server_config_pb2.ModelServerConfig()

@@ -173,3 +173,9 @@ def test_tuned_hyperparameters_build_a_model():
     model = build_model(hparams, VOCABULARY_SIZES, NUM_CLASSES)
     widths = [layer.units for layer in layers_of(model, tf.keras.layers.Dense)]
     assert widths == [8, 4, NUM_CLASSES]
+
+
+def test_one_hot_gives_one_row_per_example_even_from_a_scalar():
+    # Converted to TFLite, a vocabulary lookup of a one-example batch can arrive as a scalar.
+    assert OneHot(3)(tf.constant(1, tf.int64)).shape == (1, 3)
+    assert OneHot(3)(tf.constant([0, 2], tf.int64)).numpy().tolist() == [[1, 0, 0], [0, 0, 1]]
