@@ -15,6 +15,7 @@ import uvicorn
 
 from components import features
 from components.serving_pusher import pusher
+from components.trainer import export
 from serving.server import create_app
 
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
@@ -36,13 +37,6 @@ INSTANCES = [
 ]
 
 
-def dense_signature() -> dict[str, tf.TensorSpec]:
-    spec = {k: tf.TensorSpec([None], tf.float32, name=k) for k in features.NUMERIC_FEATURE_KEYS}
-    for key in features.CATEGORICAL_FEATURE_KEYS:
-        spec[key] = tf.TensorSpec([None], tf.string, name=key)
-    return spec
-
-
 class TinyModel(tf.Module):
     """A serving_raw-like signature over the real feature names; the seed sets its weights."""
 
@@ -52,7 +46,7 @@ class TinyModel(tf.Module):
         width = 2 * len(numeric) + BUCKETS * len(categorical)
         weights = np.random.default_rng(seed).normal(size=(width, len(CLASSES)))
         self.weights = tf.Variable(weights.astype(np.float32))
-        self.serve_raw = tf.function(self._serve, input_signature=[dense_signature()])
+        self.serve_raw = tf.function(self._serve, input_signature=[export.dense_input_signature()])
 
     def _serve(self, dense):
         numbers = [

@@ -12,16 +12,10 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from components import features
 from components.serving_pusher import pusher
+from components.trainer import export
 
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 BUCKETS = 4
-
-
-def dense_signature() -> dict[str, tf.TensorSpec]:
-    spec = {k: tf.TensorSpec([None], tf.float32, name=k) for k in features.NUMERIC_FEATURE_KEYS}
-    for key in features.CATEGORICAL_FEATURE_KEYS:
-        spec[key] = tf.TensorSpec([None], tf.string, name=key)
-    return spec
 
 
 class TinyModel(tf.Module):
@@ -34,7 +28,7 @@ class TinyModel(tf.Module):
         weights = np.random.default_rng(seed).normal(size=(width, len(CLASSES)))
         self.weights = tf.Variable(weights.astype(np.float32))
         self.broken = broken
-        self.serve_raw = tf.function(self._serve, input_signature=[dense_signature()])
+        self.serve_raw = tf.function(self._serve, input_signature=[export.dense_input_signature()])
 
     def _serve(self, dense):
         numbers = [
