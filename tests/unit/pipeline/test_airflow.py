@@ -19,12 +19,17 @@ import yaml
 if importlib.util.find_spec("airflow") is None:
     pytest.skip("Apache Airflow is not installed: uv sync --group airflow", allow_module_level=True)
 
+from tfx.types import standard_artifacts  # noqa: E402
+
 from pipeline.config import AirflowConfig, load_config  # noqa: E402
+from pipeline.metadata import open_store  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 DAGS = REPO / "dags"
 CONFIG = REPO / "configs" / "penguins.yaml"
+CONDITIONAL_NODES = {"TestEvaluator", "TFLiteConverter", "ServingPusher"}
+HYPERPARAMETERS = {"epochs", "learning_rate"}
 
 
 @pytest.fixture(scope="module")
@@ -121,22 +126,108 @@ def test_bad_settings_name_their_key(change, message):
         dataclasses.replace(AirflowConfig(), **change)
 
 
-@pytest.mark.e2e
-def test_dag_run_trains_and_pushes_a_model(builder, tmp_path):
+def test_conditions_are_those_of_the_blessing_cond(builder, tmp_path):
+    conditions = builder.node_conditions(create_pipeline(load_config(CONFIG, work_dir=tmp_path)))
+    assert set(conditions) == CONDITIONAL_NODES
+    for (condition,) in conditions.values():
+        assert set(condition.channels) == {"_Evaluator.blessing"}
+
+
+@pytest.mark.parametrize(
+    ("blessings", "holds"),
+    [([1], True), ([0], False), ([], False), ([None], False)],
+    ids=["blessed", "not-blessed", "no-blessing", "blessed-unset"],
+)
+def test_blessing_condition(builder, tmp_path, blessings, holds):
+    conditions = builder.node_conditions(create_pipeline(load_config(CONFIG, work_dir=tmp_path)))
+    artifacts = []
+    for blessed in blessings:
+        blessing = standard_artifacts.ModelBlessing()
+        if blessed is not None:
+            blessing.set_int_custom_property("blessed", blessed)
+        artifacts.append(blessing)
+    for node_id, (condition,) in conditions.items():
+        assert condition.holds_for({"_Evaluator.blessing": artifacts}) is holds, node_id
+
+
+def write_config(tmp_path: Path, **changes) -> Path:
+    """The shipped config on the shipped data, work dir under ``tmp_path``, with ``changes``."""
     raw = yaml.safe_load(CONFIG.read_text())
     raw["work_dir"] = str(tmp_path / "work")
     raw["data"]["csv_dir"] = str(REPO / "data" / "penguins")
     raw["validation"]["schema_path"] = str(REPO / "schemas" / "penguins" / "schema.pbtxt")
     raw["trainer"]["hyperparameters"]["epochs"] = 25
+    for section, values in changes.items():
+        for key, value in values.items():
+            target = raw[section]["hyperparameters"] if key in HYPERPARAMETERS else raw[section]
+            target[key] = value
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
-    cfg = load_config(config)
+    return config
 
-    run = builder.create_airflow_dag(cfg, AirflowConfig(schedule=None)).test()
 
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert set(states.values()) == {"success"}, states
-    assert run.state == "success"
+def input_ids(cfg, run_id: str, node_id: str, key: str) -> list[int]:
+    """Ids of the artifacts ``node_id`` took as input ``key`` in DAG run ``run_id``."""
+    with open_store(cfg.metadata_path) as store:
+        run = store.get_context_by_type_and_name("run", f"{cfg.name}.{run_id}")
+        (execution,) = [
+            e
+            for e in store.get_executions_by_context(run.id)
+            if e.properties["component_id"].string_value == node_id
+        ]
+        return sorted(
+            event.artifact_id
+            for event in store.get_events_by_execution_ids([execution.id])
+            if event.type == event.INPUT and event.path.steps[0].key == key
+        )
+
+
+@pytest.fixture(scope="module")
+def dag_runs(builder, tmp_path_factory):
+    """Two DAG runs: a good model, then a worse one the Evaluator must not bless."""
+    workspace = tmp_path_factory.mktemp("dag_runs")
+    good = load_config(write_config(workspace))
+    first = builder.create_airflow_dag(good, AirflowConfig(schedule=None)).test()
+    worse = load_config(
+        write_config(
+            workspace,
+            evaluator={"min_accuracy": 1.0},
+            trainer={"steps_per_epoch": 1, "epochs": 1, "learning_rate": 0.0001},
+        )
+    )
+    second = builder.create_airflow_dag(worse, AirflowConfig(schedule=None)).test()
+    return good, first, second
+
+
+def task_states(run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+@pytest.mark.e2e
+def test_dag_run_trains_and_pushes_a_model(dag_runs):
+    cfg, first, _ = dag_runs
+    assert set(task_states(first).values()) == {"success"}, task_states(first)
+    assert first.state == "success"
     versions = [d for d in cfg.serving_model_dir.iterdir() if d.name.isdigit()]
     assert len(versions) == 1
     assert (versions[0] / "saved_model.pb").is_file()
+    assert input_ids(cfg, first.run_id, "Evaluator", "baseline_model") == []
+
+
+@pytest.mark.e2e
+def test_unblessed_model_skips_conversion_push_and_test_scoring(dag_runs):
+    cfg, _, second = dag_runs
+    states = task_states(second)
+    assert {n for n, s in states.items() if s == "skipped"} == CONDITIONAL_NODES, states
+    assert {s for n, s in states.items() if n not in CONDITIONAL_NODES} == {"success"}, states
+    assert second.state == "success"
+    assert [d.name for d in cfg.serving_model_dir.iterdir() if d.name.isdigit()] == ["1"]
+
+
+@pytest.mark.e2e
+def test_evaluator_baseline_is_the_earlier_blessed_model(dag_runs):
+    cfg, first, second = dag_runs
+    first_model = input_ids(cfg, first.run_id, "ServingPusher", "model")
+    assert first_model
+    assert input_ids(cfg, second.run_id, "Evaluator", "baseline_model") == first_model
+    assert input_ids(cfg, second.run_id, "Evaluator", "model") != first_model
