@@ -94,3 +94,35 @@ def test_rollback_to_an_unknown_version_is_refused(tmp_path):
     result = run(RUNNER, "rollback", "--work-dir", str(tmp_path), "--to", "7")
     assert result.returncode == 1
     assert "version 7" in result.stderr
+
+
+LOGGING_CHILD = """
+import logging, os, sys
+from pathlib import Path
+import runner
+with runner._logging_to(Path(sys.argv[1]), verbose=sys.argv[2] == "verbose") as terminal:
+    logging.getLogger("tfx").info("a python log line")
+    os.write(2, b"a line written below python\\n")
+    print("a progress line", file=terminal)
+"""
+
+
+def test_quiet_run_sends_logs_to_the_file_and_progress_to_the_terminal(tmp_path):
+    log = tmp_path / "pipeline.log"
+    result = run("-c", LOGGING_CHILD, str(log), "quiet", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a progress line\n"
+    assert result.stderr == ""
+    text = log.read_text()
+    assert "INFO tfx: a python log line" in text
+    assert "a line written below python" in text
+
+
+def test_verbose_run_streams_logs_and_keeps_the_file(tmp_path):
+    log = tmp_path / "pipeline.log"
+    result = run("-c", LOGGING_CHILD, str(log), "verbose", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a progress line\n"
+    assert "INFO tfx: a python log line" in result.stderr
+    assert "a line written below python" in result.stderr
+    assert "INFO tfx: a python log line" in log.read_text()
