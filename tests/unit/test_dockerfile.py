@@ -5,8 +5,14 @@ environment with the kubeflow group (TFX's container entry point imports kfp-pip
 the code, the Keras mode, and nothing secret.
 """
 
+import dataclasses
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +22,10 @@ from components import keras_mode
 
 REPO = Path(__file__).resolve().parents[2]
 CODE = ("runner.py", "pipeline/", "components/", "serving/", "schemas/", "configs/", "data/")
+ENTRY_POINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+LOCKED_PACKAGES = ("tfx", "tensorflow", "tf-keras", "apache-beam", "kfp-pipeline-spec")
+# The interpreter this environment was made from: the image's Python version.
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.10"
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|API_?KEY|PRIVATE", re.IGNORECASE)
 
 
@@ -138,3 +148,181 @@ def test_dockerignore_keeps_local_state_out_of_the_context():
     }
     assert {".venv", "work", ".git", "build", ".venv-*"} <= ignored
     assert not ignored & {"pipeline", "components", "serving", "schemas", "configs", "data"}
+
+
+# The build, rehearsed without Docker: the final stage's COPY and RUN steps replayed into a
+# directory that stands for the image's file system. Base images are not pulled: Python is
+# this machine's 3.10.13 (the base image's version, checked above), and Beam's boot binary is
+# not copied. uv links from its cache here, where the image copies.
+REHEARSED_RUN = {"pip install", "uv sync", "rm -rf /root/.cache/uv", "python -c"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RehearsedImage:
+    """The image's file system as a directory: ``root`` stands for ``/``."""
+
+    root: Path
+    workdir: Path
+    python: Path
+    env: dict[str, str]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """Runs ``python *args`` in the image's WORKDIR with the image's environment."""
+        return subprocess.run(
+            [str(self.python), *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+
+def dockerignore_patterns() -> list[re.Pattern]:
+    """``.dockerignore`` as regexes over context-relative paths (Docker's matching rules)."""
+    patterns = []
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        regex = re.escape(line.strip("/"))
+        regex = regex.replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        patterns.append(re.compile(regex))
+    return patterns
+
+
+def build_context(destination: Path) -> Path:
+    """The files of the repository that ``.dockerignore`` lets into the build context."""
+    patterns = dockerignore_patterns()
+    for directory, dirnames, filenames in os.walk(REPO):
+        relative = Path(directory).relative_to(REPO)
+        kept = []
+        for name in dirnames:
+            if not any(p.fullmatch((relative / name).as_posix()) for p in patterns):
+                kept.append(name)
+        dirnames[:] = kept
+        for name in filenames:
+            path = (relative / name).as_posix()
+            if not any(p.fullmatch(path) for p in patterns):
+                (destination / relative).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / path, destination / path)
+    return destination
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from + 1 :]
+
+
+def rehearse_copy(rest: str, context: Path, workdir: Path) -> None:
+    *sources, target = rest.split()
+    destination = workdir / target
+    for source in sources:
+        path = context / source
+        assert path.exists(), f"COPY {source}: not in the build context"
+        if path.is_dir():
+            shutil.copytree(path, destination, dirs_exist_ok=True)
+        else:
+            destination.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination / path.name)
+
+
+def rehearse_run(rest: str, image: RehearsedImage, uv_env: dict[str, str]) -> None:
+    for command in (c.strip() for c in rest.split("&&")):
+        known = [prefix for prefix in REHEARSED_RUN if command.startswith(prefix)]
+        assert known, f"RUN {command}: the rehearsal does not know this step"
+        if command.startswith("uv sync"):
+            result = subprocess.run(
+                ["uv", *shlex.split(command)[1:]],
+                cwd=image.workdir,
+                env=uv_env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+        elif command.startswith("python -c"):
+            result = image.run(*shlex.split(command)[1:])
+        else:  # uv is already here (its pin is checked above); no cache to remove
+            continue
+        assert result.returncode == 0, f"RUN {command}\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> RehearsedImage:
+    if shutil.which("uv") is None or not BASE_PYTHON.is_file():
+        pytest.skip(f"needs uv and {BASE_PYTHON} (make setup)")
+    root = tmp_path_factory.mktemp("image")
+    context = build_context(tmp_path_factory.mktemp("context"))
+    image_env = env()
+    venv = root / image_env["UV_PROJECT_ENVIRONMENT"].lstrip("/")
+    workdir = root / arguments("WORKDIR")[-1].lstrip("/")
+    workdir.mkdir(parents=True)
+    process_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
+        **{k: v for k, v in image_env.items() if k not in ("PATH", "VIRTUAL_ENV")},
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv}/bin:{os.environ['PATH']}",
+        "HOME": str(root / "root"),
+    }
+    rehearsed = RehearsedImage(root, workdir, venv / "bin" / "python", process_env)
+    uv_env = {
+        **process_env,
+        "UV_PROJECT_ENVIRONMENT": str(venv),
+        "UV_PYTHON": str(BASE_PYTHON),
+        "UV_LINK_MODE": "hardlink",
+        "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
+    }
+    for keyword, rest in final_stage():
+        if keyword == "COPY" and not rest.startswith("--from"):
+            rehearse_copy(rest, context, workdir)
+        elif keyword == "RUN":
+            rehearse_run(rest, rehearsed, uv_env)
+    return rehearsed
+
+
+@pytest.mark.e2e
+def test_image_holds_the_code_and_nothing_else(image):
+    # The project's editable install writes its egg-info there, as it does in the image.
+    top = {p.name for p in image.workdir.iterdir() if not p.name.endswith(".egg-info")}
+    assert top == {"pyproject.toml", "uv.lock", "README.md", *(c.rstrip("/") for c in CODE)}
+    leaked = [p for p in image.workdir.rglob("*") if "__pycache__" in p.parts or p.suffix == ".pem"]
+    assert not leaked
+
+
+@pytest.mark.e2e
+def test_image_has_the_locked_packages(image):
+    probe = "import sys, importlib.metadata as m; print(sys.version.split()[0]); " + "; ".join(
+        f"print(m.version({name!r}))" for name in LOCKED_PACKAGES
+    )
+    result = image.run("-c", probe)
+    assert result.returncode == 0, result.stderr[-2000:]
+    python, *versions = result.stdout.split()
+    assert python == (REPO / ".python-version").read_text().split()[0]
+    assert versions == [locked_version(name) for name in LOCKED_PACKAGES]
+
+
+@pytest.mark.e2e
+def test_image_runs_the_kubeflow_entry_point_with_the_keras_mode(image):
+    entry = image.run(
+        "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor", "-h"
+    )
+    assert entry.returncode == 0, entry.stderr[-2000:]
+    assert "--executor_class_path" in entry.stdout
+    probe = image.run("-c", "import os, tf_keras, tensorflow as tf; print(tf.keras.__name__)")
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.split()[-1].startswith("tf_keras")
+
+
+@pytest.mark.e2e
+def test_image_compiles_the_shipped_kubeflow_config(image, tmp_path):
+    result = image.run(
+        "runner.py",
+        "--kubeflow",
+        "--config",
+        "configs/kubeflow.yaml",
+        "--output",
+        str(tmp_path / "p.json"),
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.loads((tmp_path / "p.json").read_text())["deploymentSpec"]["executors"]
