@@ -202,9 +202,19 @@ def _rollback(cfg, to_version: int | None) -> int:
         return EXIT_RUN_FAILED
     print(
         f"{cfg.pusher.model_name}: now serving version {result.to_version} "
-        f"(version {result.from_version} moved to {cfg.serving_model_dir / pusher.ROLLED_BACK_DIR})"
+        f"({_versions_phrase(result.moved)} moved to "
+        f"{cfg.serving_model_dir / pusher.ROLLED_BACK_DIR})"
     )
+    if result.tflite_moved:
+        tflite_aside = pusher.tflite_base_path(cfg.serving_model_dir) / pusher.ROLLED_BACK_DIR
+        print(f"TFLite files of {_versions_phrase(result.tflite_moved)} moved to {tflite_aside}")
     return EXIT_OK
+
+
+def _versions_phrase(versions: tuple[int, ...]) -> str:
+    """``version 3`` or ``versions 3, 4``."""
+    noun = "version" if len(versions) == 1 else "versions"
+    return f"{noun} {', '.join(map(str, versions))}"
 
 
 def _versions(cfg) -> int:

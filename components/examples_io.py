@@ -11,7 +11,7 @@ def read_serialized_examples(
     """Serialized tf.Examples of one split of an Examples artifact (gzipped TFRecords).
 
     Args:
-        examples_uri: The artifact's URI.
+        examples_uri: The artifact's URI: a local path or any ``tf.io.gfile`` URI.
         split: Split name, e.g. ``eval``.
         limit: At most this many records; all when None.
     """

@@ -3,8 +3,12 @@
 The executor subclasses the standard Pusher executor, so it inherits the blessing
 check and writes the same ``pushed``, ``pushed_version`` and ``pushed_destination``
 properties; the work itself is in ``pusher.py``, which knows nothing of TFX.
+
+Input artifacts may live on any ``tf.io.gfile`` filesystem (``gs://`` on Kubeflow); the
+serving root must be a POSIX path, a volume mounted into the pusher's container.
 """
 
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,7 @@ class Executor(pusher_executor.Executor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
+        serving_root = pusher.serving_path(exec_properties["serving_root"])
         pushed_model = artifact_utils.get_single_instance(output_dict["pushed_model"])
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(pushed_model)
@@ -62,7 +67,6 @@ class Executor(pusher_executor.Executor):
             {"examples": np.array(serialized, dtype=object)},
             signature_key="serving_default",
         )
-        serving_root = Path(exec_properties["serving_root"])
         model_name = exec_properties["model_name"]
         base_path = serving_root / model_name
         result = pusher.push_model(
@@ -75,12 +79,18 @@ class Executor(pusher_executor.Executor):
         pushed_model.set_int_custom_property("already_served", int(result.already_served))
         tflite = input_dict.get("tflite_model") or []
         if tflite and tflite[0].get_int_custom_property(TFLITE_BLESSED) == 1:
-            destination = serving_root / f"{model_name}-tflite" / str(result.version)
-            # An already-served version keeps the TFLite files published with it.
-            if not (result.already_served and destination.is_dir()):
-                files = sorted(p for p in Path(tflite[0].uri).rglob("*") if p.is_file())
-                pusher.publish_files(files, destination)
+            destination = _publish_tflite(tflite[0].uri, base_path, result)
             pushed_model.set_string_custom_property("pushed_tflite_destination", str(destination))
+
+
+def _publish_tflite(tflite_uri: str, base_path: Path, result: pusher.PushResult) -> Path:
+    """Publishes every file of the TFLite artifact with the pushed version."""
+    destination = pusher.tflite_base_path(base_path) / str(result.version)
+    # An already-served version keeps the TFLite files published with it.
+    if result.already_served and destination.is_dir():
+        return destination
+    files = [posixpath.join(tflite_uri, name) for name in pusher.source_files(tflite_uri)]
+    return pusher.publish_tflite(base_path, result.version, files)
 
 
 class ServingPusher(base_component.BaseComponent):
@@ -103,6 +113,8 @@ class ServingPusher(base_component.BaseComponent):
         keep_versions: int,
         tflite_model: types.BaseChannel | None = None,
     ):
+        if isinstance(serving_root, str):  # a runtime parameter is checked by the executor
+            pusher.serving_path(serving_root)
         super().__init__(
             spec=ServingPusherSpec(
                 model=model,

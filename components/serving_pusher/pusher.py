@@ -6,10 +6,17 @@ Layout under ``model_base_path`` (what TF Serving and ``serving/server.py`` read
     <model_base_path>/rolled_back/<version>/     # versions taken out of service by rollback()
     <model_base_path>/push_history.jsonl         # one JSON object per push, rollback, retirement
     <model_base_path>/.tmp-*                     # a copy in progress (never a numeric name)
+    <model_base_path>-tflite/<version>/          # TFLite files published with a version
+    <model_base_path>-tflite/rolled_back/<version>/
 
 TF Serving only loads directories whose names are integers, so a copy becomes visible
 the moment it is renamed to ``<version>``, complete. Version numbers only grow: a number
 once pushed is never given out again, even after it was rolled back or retired.
+
+Sources (the SavedModel, TFLite files) are read through ``tf.io.gfile``, so they may live
+on any filesystem it knows (``gs://`` on Kubeflow, local). The serving root must be a
+POSIX path: the atomic rename, ``fsync`` and ``fcntl`` lock need a real filesystem, and
+TF Serving watches one (a volume mounted into the pusher's container).
 This module has no TFX imports; ``component.py`` is the thin TFX shim around it.
 """
 
@@ -17,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import filecmp
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import time
@@ -38,6 +45,8 @@ _LOCK_FILE = ".push.lock"
 _TMP_PREFIX = ".tmp-"
 _VERSION_NAME = re.compile(r"[0-9]+")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_TFLITE_SUFFIX = "-tflite"
 _SUM_TOLERANCE = 1e-3
 # Lines of a TensorFlow error message that say where, not what.
 _NOISE = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ")
@@ -60,10 +69,16 @@ class PushResult(NamedTuple):
 
 
 class RollbackResult(NamedTuple):
-    """Outcome of ``rollback``: the highest version before and after."""
+    """Outcome of ``rollback``: the highest version before and after, and what moved aside.
+
+    ``moved`` are the SavedModel versions moved to ``rolled_back/``, ``tflite_moved``
+    those of them whose TFLite files moved to ``<model>-tflite/rolled_back/``.
+    """
 
     from_version: int
     to_version: int
+    moved: tuple[int, ...] = ()
+    tflite_moved: tuple[int, ...] = ()
 
 
 # ---------------------------------------------------------------------------- smoke test
@@ -154,20 +169,114 @@ def describe_error(error: BaseException, limit: int = 300) -> str:
     return f"{type(error).__name__}: {text}"[:limit]
 
 
+# ---------------------------------------------------------------------------- paths
+
+
+def _is_uri(path: str | os.PathLike) -> bool:
+    return bool(_URI.match(os.fspath(path)))
+
+
+def serving_path(path: str | os.PathLike) -> Path:
+    """``path`` (the serving root or a directory in it) as a local Path.
+
+    Raises:
+        ValueError: ``path`` is a URI. TF Serving watches a filesystem and a push is an
+            atomic rename under a file lock, so the serving root must be a mounted
+            POSIX path; checked before ``Path`` would fold ``gs://b`` into ``gs:/b``.
+    """
+    if _is_uri(path):
+        raise ValueError(
+            f"serving_root must be a mounted POSIX path, not a URI: {os.fspath(path)!r}"
+        )
+    return Path(path)
+
+
+def tflite_base_path(model_base_path: str | os.PathLike) -> Path:
+    """``<serving_root>/<model_name>-tflite``, where each version's TFLite files go."""
+    base = serving_path(model_base_path)
+    return base.with_name(base.name + _TFLITE_SUFFIX)
+
+
+def source_files(directory: str | os.PathLike) -> list[str]:
+    """Every file under ``directory`` (read through ``tf.io.gfile``), relative to it.
+
+    Paths use ``/`` and are sorted part by part, as ``pathlib`` sorts, so the order does
+    not depend on where the directory lives. Empty when ``directory`` does not exist.
+    """
+    return _walk_source(os.fspath(directory))[1]
+
+
+def _walk_source(root: str) -> tuple[list[str], list[str]]:
+    """Relative sub-directories and files under ``root``, through ``tf.io.gfile``."""
+    directories, files = [], []
+    for current, _, names in _tf().io.gfile.walk(root):
+        # Object stores may list a directory as "name/"; strip to one relative form.
+        relative = current[len(root.rstrip("/")) :].strip("/")
+        if relative:
+            directories.append(relative)
+        files += [posixpath.join(relative, name) for name in names]
+    return sorted(directories, key=_parts), sorted(files, key=_parts)
+
+
+def _parts(relative: str) -> list[str]:
+    return relative.split("/")
+
+
+def _tf() -> Any:
+    # Imported on first use so that rollback, history and versions work without TensorFlow.
+    import tensorflow as tf
+
+    return tf
+
+
+def _source_has_saved_model(directory: str) -> bool:
+    gfile = _tf().io.gfile
+    return any(gfile.exists(posixpath.join(directory, name)) for name in SAVED_MODEL_FILES)
+
+
+def _is_source_file(path: str) -> bool:
+    gfile = _tf().io.gfile
+    return gfile.exists(path) and not gfile.isdir(path)
+
+
+def _read_source(path: str) -> bytes:
+    with _tf().io.gfile.GFile(path, "rb") as handle:
+        return handle.read()
+
+
+def _copy_source_file(source: str, destination: Path) -> None:
+    """Copies one gfile file to a local path; a failure is an OSError, as for a local copy."""
+    tf = _tf()
+    try:
+        tf.io.gfile.copy(source, str(destination), overwrite=True)
+    except tf.errors.OpError as error:
+        raise OSError(f"cannot copy {source}: {error.message}") from error
+
+
+def _copy_source_tree(source: str, destination: Path) -> None:
+    """Copies a gfile directory tree into a new local directory."""
+    directories, files = _walk_source(source)
+    destination.mkdir()
+    for relative in directories:
+        (destination / relative).mkdir(parents=True, exist_ok=True)
+    for relative in files:
+        _copy_source_file(posixpath.join(source, relative), destination / relative)
+
+
 # ---------------------------------------------------------------------------- versions
 
 
-def served_versions(model_base_path: Path) -> list[int]:
+def served_versions(model_base_path: str | os.PathLike) -> list[int]:
     """Numeric version directories holding a SavedModel, ascending."""
-    return sorted(version for version, _ in _version_dirs(Path(model_base_path)))
+    return sorted(version for version, _ in _version_dirs(serving_path(model_base_path)))
 
 
-def history(model_base_path: Path) -> list[dict]:
+def history(model_base_path: str | os.PathLike) -> list[dict]:
     """Every recorded push, rollback and retirement, oldest first.
 
     A line cut short by a crash mid-write is skipped; every complete line is kept.
     """
-    path = Path(model_base_path) / HISTORY_FILE
+    path = serving_path(model_base_path) / HISTORY_FILE
     if not path.exists():
         return []
     records = []
@@ -179,9 +288,9 @@ def history(model_base_path: Path) -> list[dict]:
     return records
 
 
-def next_version(model_base_path: Path) -> int:
+def next_version(model_base_path: str | os.PathLike) -> int:
     """One more than any version ever used here (served, rolled back or retired); 1 at first."""
-    base = Path(model_base_path)
+    base = serving_path(model_base_path)
     used = [version for version, _ in _version_dirs(base, require_model=False)]
     used += [version for version, _ in _version_dirs(base / ROLLED_BACK_DIR, require_model=False)]
     used += _recorded_versions(history(base))
@@ -211,13 +320,17 @@ def _version_dirs(directory: Path, require_model: bool = True) -> list[tuple[int
     return found
 
 
-def directory_digest(directory: str | Path) -> str:
-    """SHA-256 over every file's relative path and bytes: a ``source_id`` for ``push_model``."""
-    root = Path(directory)
+def directory_digest(directory: str | os.PathLike) -> str:
+    """SHA-256 over every file's relative path and bytes: a ``source_id`` for ``push_model``.
+
+    Read through ``tf.io.gfile``: the same content gives the same digest wherever it lives.
+    """
+    root = os.fspath(directory)
+    gfile = _tf().io.gfile
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with open(path, "rb") as handle:
+    for relative in source_files(root):
+        digest.update(relative.encode() + b"\0")
+        with gfile.GFile(posixpath.join(root, relative), "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         digest.update(b"\0")
@@ -232,8 +345,8 @@ def _has_saved_model(directory: Path) -> bool:
 
 
 def push_model(
-    source_dir: str,
-    model_base_path: Path,
+    source_dir: str | os.PathLike,
+    model_base_path: str | os.PathLike,
     version: int | None = None,
     source_id: str | None = None,
 ) -> PushResult:
@@ -243,8 +356,10 @@ def push_model(
     into place, so a reader sees either no version directory or a complete one.
 
     Args:
-        source_dir: The SavedModel directory to push.
-        model_base_path: The model's directory in the serving root (created if missing).
+        source_dir: The SavedModel directory to push: a local path or any URI
+            ``tf.io.gfile`` reads (``gs://`` on Kubeflow).
+        model_base_path: The model's directory in the serving root (created if missing),
+            a POSIX path.
         version: The version to use; by default ``next_version(model_base_path)``.
         source_id: What identifies the model (fingerprint, ML Metadata artifact id). If the
             version now served (the highest) was pushed with the same id, nothing is copied.
@@ -258,11 +373,12 @@ def push_model(
         FileNotFoundError: ``source_dir`` holds no SavedModel.
         FileExistsError: ``version`` was given and has been used before.
         OSError: The copy failed; nothing numeric was left behind.
+        ValueError: ``model_base_path`` is a URI.
     """
-    source = Path(source_dir)
-    if not _has_saved_model(source):
+    source = os.fspath(source_dir)
+    base = serving_path(model_base_path)
+    if not _source_has_saved_model(source):
         raise FileNotFoundError(f"no saved_model.pb in {source}")
-    base = Path(model_base_path)
     base.mkdir(parents=True, exist_ok=True)
     with _locked(base):
         served = _served_with_source_id(base, source_id)
@@ -273,7 +389,7 @@ def push_model(
         _atomic_copytree(source, destination)
         _append_history(
             base,
-            {"event": "push", "version": version, "source_id": source_id, "source": str(source)},
+            {"event": "push", "version": version, "source_id": source_id, "source": source},
         )
     return PushResult(version, destination, already_served=False)
 
@@ -306,8 +422,8 @@ def _checked_version(base: Path, version: int | None) -> int:
     return version
 
 
-def _atomic_copytree(source: Path, destination: Path) -> None:
-    _stage_and_rename(destination, lambda staging: shutil.copytree(source, staging))
+def _atomic_copytree(source: str, destination: Path) -> None:
+    _stage_and_rename(destination, lambda staging: _copy_source_tree(source, staging))
 
 
 def _stage_and_rename(destination: Path, fill: Callable[[Path], object]) -> None:
@@ -365,11 +481,11 @@ def _append_history(base: Path, record: dict) -> None:
 # ---------------------------------------------------------------------------- retention
 
 
-def apply_retention(model_base_path: Path, keep: int) -> list[int]:
+def apply_retention(model_base_path: str | os.PathLike, keep: int) -> list[int]:
     """Deletes the oldest numeric version directories so that at most ``keep`` remain.
 
     Each version is first renamed to a hidden name, so TF Serving never sees a
-    half-deleted version.
+    half-deleted version. The TFLite files of a removed version go with it.
 
     Args:
         model_base_path: The model's directory in the serving root.
@@ -380,42 +496,52 @@ def apply_retention(model_base_path: Path, keep: int) -> list[int]:
     """
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise ValueError(f"keep must be an integer >= 1, got {keep!r}")
-    base = Path(model_base_path)
+    base = serving_path(model_base_path)
     if not base.is_dir():
         return []
     with _locked(base):
         doomed = sorted(_version_dirs(base, require_model=False))[:-keep]
+        tflite = dict(_version_dirs(tflite_base_path(base), require_model=False))
         for version, path in doomed:
-            hidden = base / f"{_TMP_PREFIX}retired-{version}-{os.getpid()}"
-            os.rename(path, hidden)
-            shutil.rmtree(hidden)
+            if version in tflite:
+                _remove_hidden(tflite[version], f"retired-{version}")
+            _remove_hidden(path, f"retired-{version}")
         removed = [version for version, _ in doomed]
         if removed:
             _append_history(base, {"event": "retire", "versions": removed})
     return removed
 
 
+def _remove_hidden(path: Path, label: str) -> None:
+    hidden = path.with_name(f"{_TMP_PREFIX}{label}-{os.getpid()}")
+    os.rename(path, hidden)
+    shutil.rmtree(hidden)
+
+
 # ---------------------------------------------------------------------------- rollback
 
 
-def rollback(model_base_path: Path, to_version: int | None = None) -> RollbackResult:
+def rollback(model_base_path: str | os.PathLike, to_version: int | None = None) -> RollbackResult:
     """Takes the highest version(s) out of service so an earlier one is served again.
 
     Versions above the target move to ``<model_base_path>/rolled_back/<version>``
     (lowest first, so the version served changes once, from the highest to the target).
+    Their TFLite files move the same way, to ``<model>-tflite/rolled_back/<version>``,
+    and first, so the TFLite directory never offers a version that is not served.
 
     Args:
         model_base_path: The model's directory in the serving root.
         to_version: The version to serve afterwards; by default the one below the highest.
 
     Returns:
-        The highest version before and after.
+        The highest version before and after, and the versions moved aside.
 
     Raises:
         RollbackError: Nothing is served, nothing earlier exists, or ``to_version`` is
             not a served version below the highest.
+        ValueError: ``model_base_path`` is a URI.
     """
-    base = Path(model_base_path)
+    base = serving_path(model_base_path)
     if not base.is_dir():
         raise RollbackError(f"nothing to roll back: {base} does not exist")
     with _locked(base):
@@ -423,16 +549,32 @@ def rollback(model_base_path: Path, to_version: int | None = None) -> RollbackRe
         target = _rollback_target(base, versions, to_version)
         current = versions[-1]
         moved = [version for version in versions if version > target]
-        aside = base / ROLLED_BACK_DIR
-        aside.mkdir(exist_ok=True)
-        for version in moved:
-            os.rename(base / str(version), _free_path(aside / str(version)))
-        _fsync_directory(base)
+        tflite_moved = _move_aside(tflite_base_path(base), moved)
+        _move_aside(base, moved)
         _append_history(
             base,
-            {"event": "rollback", "from_version": current, "to_version": target, "versions": moved},
+            {
+                "event": "rollback",
+                "from_version": current,
+                "to_version": target,
+                "versions": moved,
+                "tflite_versions": tflite_moved,
+            },
         )
-    return RollbackResult(current, target)
+    return RollbackResult(current, target, tuple(moved), tuple(tflite_moved))
+
+
+def _move_aside(directory: Path, versions: list[int]) -> list[int]:
+    """Moves the ``<directory>/<version>`` that exist into ``<directory>/rolled_back/``."""
+    present = [version for version in versions if (directory / str(version)).is_dir()]
+    if not present:
+        return []
+    aside = directory / ROLLED_BACK_DIR
+    aside.mkdir(exist_ok=True)
+    for version in present:
+        os.rename(directory / str(version), _free_path(aside / str(version)))
+    _fsync_directory(directory)
+    return present
 
 
 def _rollback_target(base: Path, versions: list[int], to_version: int | None) -> int:
@@ -465,7 +607,7 @@ def _free_path(path: Path) -> Path:
 # ---------------------------------------------------------------------------- config, files
 
 
-def write_models_config(serving_root: Path, model_names: list[str]) -> Path:
+def write_models_config(serving_root: str | os.PathLike, model_names: list[str]) -> Path:
     """Writes ``<serving_root>/models.config`` for ``tensorflow_model_server --model_config_file``.
 
     Args:
@@ -474,12 +616,15 @@ def write_models_config(serving_root: Path, model_names: list[str]) -> Path:
 
     Returns:
         The path of the written file (replaced atomically).
+
+    Raises:
+        ValueError: A model name is empty, repeated or unsafe, or ``serving_root`` is a URI.
     """
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
     _check_model_names(model_names)
-    root = Path(serving_root).resolve()
+    root = serving_path(serving_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     config = model_server_config_pb2.ModelServerConfig()
     for name in model_names:
@@ -504,15 +649,16 @@ def _check_model_names(model_names: list[str]) -> None:
             raise ValueError(f"invalid model name {name!r}: use letters, digits, '.', '_', '-'")
 
 
-def publish_files(files: list[Path], destination_dir: Path) -> Path:
+def publish_files(files: list[str | os.PathLike], destination_dir: str | os.PathLike) -> Path:
     """Copies a few files into a new ``destination_dir`` atomically.
 
     Used for ``<serving_root>/<model_name>-tflite/<version>/``: the directory appears
     complete or not at all.
 
     Args:
-        files: The files to copy; their names must differ.
-        destination_dir: The directory to create.
+        files: The files to copy, local paths or ``tf.io.gfile`` URIs; their names must
+            differ.
+        destination_dir: The directory to create, a POSIX path.
 
     Returns:
         ``destination_dir``.
@@ -521,16 +667,17 @@ def publish_files(files: list[Path], destination_dir: Path) -> Path:
         FileNotFoundError: A file is missing.
         FileExistsError: ``destination_dir`` exists with other files (the same files
             are accepted: publishing is idempotent).
-        ValueError: Two files share a name, or ``files`` is empty.
+        ValueError: Two files share a name, ``files`` is empty, or ``destination_dir``
+            is a URI.
     """
-    sources = [Path(file) for file in files]
-    names = [source.name for source in sources]
+    sources = [os.fspath(file) for file in files]
+    names = [posixpath.basename(source) for source in sources]
     if not sources or len(set(names)) != len(names):
         raise ValueError(f"need one or more files with distinct names, got {names}")
-    missing = [str(source) for source in sources if not source.is_file()]
+    destination = serving_path(destination_dir)
+    missing = [source for source in sources if not _is_source_file(source)]
     if missing:
         raise FileNotFoundError(f"cannot publish missing files: {missing}")
-    destination = Path(destination_dir)
     if destination.exists():
         if _holds_exactly(destination, sources):
             return destination  # a re-run publishing the same files: nothing to do
@@ -540,14 +687,46 @@ def publish_files(files: list[Path], destination_dir: Path) -> Path:
     return destination
 
 
-def _copy_files(sources: list[Path], directory: Path) -> None:
+def publish_tflite(
+    model_base_path: str | os.PathLike, version: int, files: list[str | os.PathLike]
+) -> Path:
+    """Publishes a served version's TFLite files to ``<model>-tflite/<version>/``.
+
+    Under the model's lock and only while ``version`` is served, so that a rollback
+    running at the same time cannot leave TFLite files for a version it took back.
+
+    Args:
+        model_base_path: The model's directory in the serving root.
+        version: The served version the files belong to.
+        files: As for ``publish_files``.
+
+    Returns:
+        The directory the files are in.
+
+    Raises:
+        FileNotFoundError: ``version`` is not served (any more), or a file is missing.
+        FileExistsError, ValueError: As ``publish_files`` raises them.
+    """
+    base = serving_path(model_base_path)
+    with _locked(base):
+        if version not in served_versions(base):
+            raise FileNotFoundError(
+                f"version {version} is not served in {base}: TFLite not published"
+            )
+        return publish_files(files, tflite_base_path(base) / str(version))
+
+
+def _copy_files(sources: list[str], directory: Path) -> None:
     directory.mkdir()
     for source in sources:
-        shutil.copy2(source, directory / source.name)
+        _copy_source_file(source, directory / posixpath.basename(source))
 
 
-def _holds_exactly(directory: Path, sources: list[Path]) -> bool:
+def _holds_exactly(directory: Path, sources: list[str]) -> bool:
     present = sorted(p.name for p in directory.iterdir())
-    if present != sorted(source.name for source in sources):
+    if present != sorted(posixpath.basename(source) for source in sources):
         return False
-    return all(filecmp.cmp(source, directory / source.name, shallow=False) for source in sources)
+    return all(
+        _read_source(source) == (directory / posixpath.basename(source)).read_bytes()
+        for source in sources
+    )

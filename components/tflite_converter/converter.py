@@ -9,6 +9,10 @@ Two targets:
 * ``convert_micro``: the Keras model alone, builtins only and fully int8, fed one float
   vector of z-scores and one-hot columns; the preprocessing a device must do itself is
   written to ``preprocessing.json`` and the model to a C array.
+
+Every path may be a local one or a URI ``tf.io.gfile`` knows (``gs://`` on Kubeflow):
+inputs are read and outputs written through it, and the TFLite converter, which wants
+a local SavedModel, is given a local copy.
 """
 
 import dataclasses
@@ -17,7 +21,8 @@ import json
 import math
 import os
 import pickle
-import shutil
+import posixpath
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,6 +59,7 @@ _NEEDS_FLEX_OPS = converter_error_data_pb2.ConverterErrorData.ERROR_NEEDS_FLEX_O
 _WARMUP_CALLS = 10
 _SAVED_MODEL_PB = "saved_model.pb"
 _EXIT_NEEDS_SELECT_TF_OPS = 3
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _CHILD_CODE = (
     "import sys\n"
     "from components.tflite_converter import converter\n"
@@ -171,8 +177,9 @@ def convert_saved_model(
     conversion repeated with TF Select ops allowed.
 
     Args:
-        saved_model_dir: The SavedModel to convert.
-        output_path: Where to write the flatbuffer; parent directories are created.
+        saved_model_dir: The SavedModel to convert, a local path or a ``tf.io.gfile`` URI.
+        output_path: Where to write the flatbuffer (a local path or a URI); parent
+            directories are created.
         quantization: ``none``; ``dynamic`` (int8 weights); ``float16`` (float16
             weights); ``int8`` (weights and activations, calibrated on
             ``representative_inputs``, float where an op has no int8 kernel).
@@ -203,7 +210,7 @@ def convert_saved_model(
 
 
 def _with_constant_asset_paths(saved_model_dir: str, scratch_dir: str) -> str:
-    """A copy of the SavedModel whose vocabulary tables TFLite can initialize, if needed.
+    """A local SavedModel whose vocabulary tables TFLite can initialize: a copy if needed.
 
     A SavedModel that re-saves a loaded one (the Trainer's, which carries the loaded
     Transform graph) reads each asset path from a variable assigned from a placeholder.
@@ -212,19 +219,40 @@ def _with_constant_asset_paths(saved_model_dir: str, scratch_dir: str) -> str:
     fails at run time ("hashtable need to be initialized before using"). So each read of
     such a variable becomes a constant holding the asset's path in the copy.
 
+    A SavedModel behind a URI is always copied: an int8 conversion runs in a child
+    process, and a conversion may read the model twice (builtins, then TF Select).
+
     Returns:
-        ``saved_model_dir`` itself when no asset path is read from a variable, else the
-        path of the rewritten copy under ``scratch_dir``.
+        ``saved_model_dir`` itself when it is local and no asset path is read from a
+        variable, else the path of the (rewritten) local copy under ``scratch_dir``.
     """
     proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((Path(saved_model_dir) / _SAVED_MODEL_PB).read_bytes())
+    proto.ParseFromString(_read_bytes(posixpath.join(saved_model_dir, _SAVED_MODEL_PB)))
     copy = Path(scratch_dir) / "saved_model"
     rewritten = sum(_inline_asset_reads(graph, copy) for graph in proto.meta_graphs)
-    if not rewritten:
+    if not rewritten and not _is_uri(saved_model_dir):
         return saved_model_dir
-    shutil.copytree(saved_model_dir, copy)
-    (copy / _SAVED_MODEL_PB).write_bytes(proto.SerializeToString())
+    copy_tree(saved_model_dir, str(copy))
+    if rewritten:
+        _write_bytes(str(copy / _SAVED_MODEL_PB), proto.SerializeToString())
     return str(copy)
+
+
+def _is_uri(path: str) -> bool:
+    return bool(_URI.match(path))
+
+
+def copy_tree(source: str, destination: str) -> None:
+    """Copies a directory tree through ``tf.io.gfile``; either side may be a URI."""
+    for directory, _, files in tf.io.gfile.walk(source):
+        # Object stores may list a directory as "name/"; strip to one relative form.
+        relative = directory[len(source.rstrip("/")) :].strip("/")
+        target = posixpath.join(destination, relative) if relative else destination
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(
+                posixpath.join(directory, name), posixpath.join(target, name), overwrite=True
+            )
 
 
 def _inline_asset_reads(meta_graph: Any, saved_model_dir: Path) -> int:
@@ -385,9 +413,18 @@ def single_examples(batch: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarra
 
 
 def _write_bytes(path: str, data: bytes) -> int:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(data)
+    """Writes ``data`` through ``tf.io.gfile``, parent directories created; returns its size."""
+    parent = posixpath.dirname(path)
+    if parent:
+        tf.io.gfile.makedirs(parent)
+    with tf.io.gfile.GFile(path, "wb") as handle:
+        handle.write(data)
     return len(data)
+
+
+def _read_bytes(path: str) -> bytes:
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        return handle.read()
 
 
 def dense_inputs_from_examples(serialized: Sequence[bytes]) -> dict[str, np.ndarray]:
@@ -482,7 +519,8 @@ def check_parity(
     if len(labels) != len(singles):
         raise ValueError(f"{len(labels)} labels for {len(singles)} examples")
     serve = tf.saved_model.load(saved_model_dir).signatures[signature_key]
-    interpreter = tf.lite.Interpreter(model_path=tflite_path)
+    flatbuffer = _read_bytes(tflite_path)
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
     runner = interpreter.get_signature_runner(signature_key)
 
     def call_saved_model(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -503,7 +541,7 @@ def check_parity(
         tflite_accuracy=_accuracy(tflite_probabilities, labels),
         max_abs_probability_diff=float(np.max(np.abs(saved_probabilities - tflite_probabilities))),
         saved_model_size_bytes=directory_size(saved_model_dir),
-        tflite_size_bytes=os.path.getsize(tflite_path),
+        tflite_size_bytes=len(flatbuffer),
         saved_model_latency_p50_ms=saved_p50,
         saved_model_latency_p99_ms=saved_p99,
         tflite_latency_p50_ms=tflite_p50,
@@ -548,8 +586,12 @@ def _latency_ms(
 
 
 def directory_size(path: str) -> int:
-    """Total bytes of the files under ``path``."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    """Total bytes of the files under ``path`` (a local path or a ``tf.io.gfile`` URI)."""
+    return sum(
+        tf.io.gfile.stat(posixpath.join(directory, name)).length
+        for directory, _, files in tf.io.gfile.walk(path)
+        for name in files
+    )
 
 
 def convert_micro(
@@ -585,16 +627,24 @@ def convert_micro(
         micro_vector_model(model),
         lambda: (micro_input_vector(batch, layout) for batch in representative_transformed()),
     )
-    out = Path(output_dir)
-    size = _write_bytes(str(out / MICRO_MODEL_FILE), flatbuffer)
-    write_c_array(flatbuffer, str(out / MICRO_SOURCE_FILE), str(out / MICRO_HEADER_FILE))
+    model_path, source_path, header_path, preprocessing_path = (
+        posixpath.join(output_dir, name)
+        for name in (
+            MICRO_MODEL_FILE,
+            MICRO_SOURCE_FILE,
+            MICRO_HEADER_FILE,
+            MICRO_PREPROCESSING_FILE,
+        )
+    )
+    size = _write_bytes(model_path, flatbuffer)
+    write_c_array(flatbuffer, source_path, header_path)
     preprocessing = micro_preprocessing(layout, tft_output, flatbuffer, label_classes)
-    (out / MICRO_PREPROCESSING_FILE).write_text(json.dumps(preprocessing, indent=2) + "\n")
+    _write_bytes(preprocessing_path, (json.dumps(preprocessing, indent=2) + "\n").encode())
     return MicroResult(
-        model_path=str(out / MICRO_MODEL_FILE),
-        source_path=str(out / MICRO_SOURCE_FILE),
-        header_path=str(out / MICRO_HEADER_FILE),
-        preprocessing_path=str(out / MICRO_PREPROCESSING_FILE),
+        model_path=model_path,
+        source_path=source_path,
+        header_path=header_path,
+        preprocessing_path=preprocessing_path,
         size_bytes=size,
         input_columns=tuple(columns),
     )
@@ -988,7 +1038,7 @@ def write_c_array(
 
     Args:
         data: The bytes, e.g. a TFLite flatbuffer.
-        source_path: The ``.cc`` file to write.
+        source_path: The ``.cc`` file to write (a local path or a ``tf.io.gfile`` URI).
         header_path: The ``.h`` file to write; the source includes it by file name.
         array_name: C identifier of the array.
 
@@ -997,26 +1047,25 @@ def write_c_array(
     """
     if not data:
         raise ValueError("cannot write an empty C array")
-    header = Path(header_path)
-    guard = "".join(c if c.isalnum() else "_" for c in header.name.upper()) + "_"
-    header.parent.mkdir(parents=True, exist_ok=True)
-    header.write_text(
+    header_name = posixpath.basename(header_path)
+    guard = "".join(c if c.isalnum() else "_" for c in header_name.upper()) + "_"
+    header = (
         f"// Generated by components/tflite_converter/converter.py. Do not edit.\n"
         f"#ifndef {guard}\n#define {guard}\n\n"
         f"extern const unsigned char {array_name}[];\n"
         f"extern const unsigned int {array_name}_len;\n\n"
         f"#endif  // {guard}\n"
     )
+    _write_bytes(header_path, header.encode())
     lines = [
         "  " + ", ".join(f"0x{byte:02x}" for byte in data[i : i + _C_BYTES_PER_LINE]) + ","
         for i in range(0, len(data), _C_BYTES_PER_LINE)
     ]
-    source = Path(source_path)
-    source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_text(
+    source = (
         f"// Generated by components/tflite_converter/converter.py. Do not edit.\n"
-        f'#include "{header.name}"\n\n'
+        f'#include "{header_name}"\n\n'
         f"alignas({_C_ARRAY_ALIGNMENT}) const unsigned char {array_name}[] = {{\n"
         + "\n".join(lines)
         + f"\n}};\nconst unsigned int {array_name}_len = {len(data)};\n"
     )
+    _write_bytes(source_path, source.encode())

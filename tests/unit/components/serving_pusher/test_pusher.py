@@ -1,7 +1,12 @@
-"""pusher.py: version layout, atomic copies, history, retention, rollback, config, smoke test."""
+"""pusher.py and the ServingPusher executor.
+
+Version layout, atomic copies, history, retention, rollback, config, smoke test; and
+sources on a remote-style filesystem (TensorFlow's in-process ``ram://``).
+"""
 
 import os
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +14,12 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
+from tfx import types
+from tfx.types import standard_artifacts
 
 from components import features
 from components.serving_pusher import pusher
+from components.serving_pusher.component import Executor, ServingPusher
 from components.trainer import export
 
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
@@ -53,9 +61,34 @@ class TinyModel(tf.Module):
         }
 
 
+class ExamplesModel(TinyModel):
+    """TinyModel with a ``serving_default`` over serialized tf.Examples, as the Trainer's."""
+
+    def __init__(self, seed: int):
+        super().__init__(seed)
+        examples = tf.TensorSpec([None], tf.string, name="examples")
+        self.serve_examples = tf.function(self._parse, input_signature=[examples])
+
+    def _parse(self, examples):
+        spec = {
+            key: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))
+            for key in features.NUMERIC_FEATURE_KEYS
+        }
+        for key in features.CATEGORICAL_FEATURE_KEYS:
+            spec[key] = tf.io.FixedLenFeature([], tf.string, default_value="")
+        return self._serve(tf.io.parse_example(examples, spec))
+
+
 def save_tiny_model(directory: Path, seed: int = 0, broken: str | None = None) -> Path:
     module = TinyModel(seed, broken)
     tf.saved_model.save(module, str(directory), signatures={"serving_raw": module.serve_raw})
+    return directory
+
+
+def save_examples_model(directory: str, seed: int = 0) -> str:
+    module = ExamplesModel(seed)
+    signatures = {"serving_default": module.serve_examples, "serving_raw": module.serve_raw}
+    tf.saved_model.save(module, directory, signatures=signatures)
     return directory
 
 
@@ -90,6 +123,36 @@ def fake_model(directory: Path, files: int = 3, size: int = 100) -> Path:
     for i in range(files):
         (directory / "variables" / f"part-{i:04d}").write_bytes(bytes([i % 256]) * size)
     return directory
+
+
+@pytest.fixture
+def ram():
+    """A fresh ``ram://`` directory: the RAM filesystem is process-wide, so one per test.
+
+    TF 2.16's RAM filesystem lists ``<dir>/x`` for a sibling ``<dir>x``: names in one
+    directory here never start with another's.
+    """
+    root = f"ram://{uuid.uuid4().hex}"
+    yield root
+    if tf.io.gfile.exists(root):
+        tf.io.gfile.rmtree(root)
+
+
+def upload(local: Path, uri: str) -> str:
+    """Copies a local directory tree to ``uri`` through tf.io.gfile."""
+    for directory, _, files in os.walk(local):
+        target = os.path.join(uri, os.path.relpath(directory, local)).removesuffix("/.")
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(directory, name), f"{target}/{name}")
+    return uri
+
+
+def write_uri(uri: str, data: bytes) -> str:
+    tf.io.gfile.makedirs(os.path.dirname(uri))
+    with tf.io.gfile.GFile(uri, "wb") as handle:
+        handle.write(data)
+    return uri
 
 
 def numeric_dirs(base: Path) -> list[str]:
@@ -214,6 +277,20 @@ def test_retention_keeps_the_newest(tmp_path, base):
         pusher.apply_retention(base, keep=0)
 
 
+def test_retention_removes_the_tflite_files_of_removed_versions(tmp_path, base):
+    source = fake_model(tmp_path / "src")
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"flatbuffer")
+    for version in (1, 2, 3):
+        pusher.push_model(str(source), base)
+        pusher.publish_tflite(base, version, [str(tflite)])
+
+    assert pusher.apply_retention(base, keep=1) == [1, 2]
+    tflite_base = pusher.tflite_base_path(base)
+    assert sorted(p.name for p in tflite_base.iterdir()) == ["3"]
+    assert (tflite_base / "3" / "model.tflite").read_bytes() == b"flatbuffer"
+
+
 # ---------------------------------------------------------------------------- already served
 
 
@@ -246,7 +323,7 @@ def test_rollback_moves_the_highest_aside_and_numbers_move_on(tmp_path, base):
     for source_id in ("a", "b", "c"):
         pusher.push_model(str(source), base, source_id=source_id)
 
-    assert pusher.rollback(base) == pusher.RollbackResult(from_version=3, to_version=2)
+    assert pusher.rollback(base) == pusher.RollbackResult(3, 2, moved=(3,), tflite_moved=())
     assert pusher.served_versions(base) == [1, 2]
     assert (base / pusher.ROLLED_BACK_DIR / "3" / "saved_model.pb").is_file()
     assert pusher.history(base)[-1]["event"] == "rollback"
@@ -260,11 +337,48 @@ def test_rollback_to_a_given_version_moves_everything_above(tmp_path, base):
     for _ in range(4):
         pusher.push_model(str(source), base)
 
-    assert pusher.rollback(base, to_version=2) == (4, 2)
+    assert pusher.rollback(base, to_version=2)[:3] == (4, 2, (3, 4))
     assert pusher.served_versions(base) == [1, 2]
     assert sorted(p.name for p in (base / pusher.ROLLED_BACK_DIR).iterdir()) == ["3", "4"]
     pusher.apply_retention(base, keep=1)
     assert pusher.next_version(base) == 5
+
+
+def test_rollback_moves_the_tflite_files_of_the_versions_it_takes_back(tmp_path, base):
+    source = fake_model(tmp_path / "src")
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"TFL3")
+    for _ in range(3):
+        version = pusher.push_model(str(source), base).version
+        pusher.publish_tflite(base, version, [tflite])
+    tflite_base = base.parent / "penguins-tflite"
+    assert pusher.tflite_base_path(base) == tflite_base
+
+    result = pusher.rollback(base, to_version=1)
+
+    assert (result.moved, result.tflite_moved) == ((2, 3), (2, 3))
+    assert numeric_dirs(tflite_base) == ["1"]
+    aside = tflite_base / pusher.ROLLED_BACK_DIR
+    assert (aside / "3" / "model.tflite").read_bytes() == b"TFL3"
+    assert sorted(p.name for p in aside.iterdir()) == ["2", "3"]
+    assert pusher.history(base)[-1]["tflite_versions"] == [2, 3]
+    # A version pushed without TFLite files rolls back without them.
+    pusher.push_model(str(source), base)
+    assert pusher.rollback(base).tflite_moved == ()
+    assert numeric_dirs(tflite_base) == ["1"]
+
+
+def test_tflite_files_are_published_only_for_a_served_version(tmp_path, base):
+    source = fake_model(tmp_path / "src")
+    tflite = tmp_path / "model.tflite"
+    tflite.write_bytes(b"TFL3")
+    pusher.push_model(str(source), base)
+    pusher.push_model(str(source), base)
+    pusher.rollback(base)
+
+    with pytest.raises(FileNotFoundError, match="version 2 is not served"):
+        pusher.publish_tflite(base, 2, [tflite])
+    assert not (pusher.tflite_base_path(base) / "2").exists()
 
 
 @pytest.mark.parametrize(
@@ -390,3 +504,178 @@ def test_check_outputs_wants_rows_summing_to_one():
         pusher.check_outputs({"probabilities": np.full((2, 3), 0.2, np.float32)}, 2)
     with pytest.raises(pusher.SmokeTestError, match="shape"):
         pusher.check_outputs({"probabilities": np.full((3, 2), 0.5, np.float32)}, 2)
+
+
+# ---------------------------------------------------------------------------- remote sources
+
+
+def test_a_saved_model_on_a_remote_filesystem_is_pushed(models, base, ram):
+    source = upload(models["good"], f"{ram}/good")
+    digest = pusher.directory_digest(source)
+    assert digest == pusher.directory_digest(models["good"])
+
+    first = pusher.push_model(source, base, source_id=digest)
+    again = pusher.push_model(source, base, source_id=digest)
+
+    assert first == pusher.PushResult(1, base / "1", already_served=False)
+    assert (base / "1" / "saved_model.pb").is_file()
+    assert pusher.directory_digest(base / "1") == digest
+    assert again.already_served and again.version == 1
+    assert pusher.history(base)[0]["source"] == source
+    pusher.smoke_test(source, smoke_inputs())
+
+
+def test_source_files_are_the_same_list_wherever_the_tree_lives(models, ram):
+    source = upload(models["good"], f"{ram}/good")
+    local = sorted(
+        (
+            p.relative_to(models["good"]).as_posix()
+            for p in models["good"].rglob("*")
+            if p.is_file()
+        ),
+        key=lambda name: name.split("/"),
+    )
+    assert pusher.source_files(source) == pusher.source_files(models["good"]) == local
+    assert pusher.source_files(f"{ram}/missing") == []
+
+
+def test_a_remote_source_without_saved_model_is_refused(base, ram):
+    write_uri(f"{ram}/empty/variables/part", b"x")
+    with pytest.raises(FileNotFoundError, match="saved_model.pb"):
+        pusher.push_model(f"{ram}/empty", base)
+    assert not base.exists() or numeric_dirs(base) == []
+
+
+def test_tflite_files_are_published_from_a_remote_filesystem(tmp_path, ram):
+    files = [
+        write_uri(f"{ram}/tflite/Format-Serving/tflite", b"TFL3" * 10),
+        write_uri(f"{ram}/tflite/micro/model_data.cc", b"const unsigned char x[] = {};"),
+    ]
+    destination = tmp_path / "serving" / "penguins-tflite" / "1"
+
+    assert pusher.publish_files(files, destination) == destination
+    assert sorted(p.name for p in destination.iterdir()) == ["model_data.cc", "tflite"]
+    assert (destination / "tflite").read_bytes() == b"TFL3" * 10
+    assert pusher.publish_files(files, destination) == destination  # idempotent
+    write_uri(files[0], b"retrained")
+    with pytest.raises(FileExistsError, match="other content"):
+        pusher.publish_files(files, destination)
+    with pytest.raises(FileNotFoundError, match="absent"):
+        pusher.publish_files([f"{ram}/tflite/absent"], tmp_path / "other")
+
+
+@pytest.mark.parametrize("root", ["gs://bucket/serving", "ram://serving"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda root, source: pusher.push_model(source, f"{root}/penguins"),
+        lambda root, source: pusher.rollback(f"{root}/penguins"),
+        lambda root, source: pusher.apply_retention(f"{root}/penguins", keep=1),
+        lambda root, source: pusher.write_models_config(root, ["penguins"]),
+        lambda root, source: pusher.publish_files([source], f"{root}/penguins-tflite/1"),
+        lambda root, source: pusher.served_versions(f"{root}/penguins"),
+    ],
+    ids=["push", "rollback", "retention", "config", "publish", "versions"],
+)
+def test_a_serving_root_that_is_a_uri_is_refused_in_one_line(models, root, call):
+    with pytest.raises(ValueError, match="serving_root") as caught:
+        call(root, str(models["good"]))
+    assert "\n" not in str(caught.value)
+    assert root in str(caught.value)
+
+
+# ---------------------------------------------------------------------------- executor
+
+
+def example_records(n: int = 8) -> list[bytes]:
+    """Serialized tf.Examples of ``smoke_inputs``; a NaN or "" value is left out."""
+    inputs, records = smoke_inputs(n), []
+    for i in range(n):
+        example = tf.train.Example()
+        for key in features.NUMERIC_FEATURE_KEYS:
+            if not np.isnan(inputs[key][i]):
+                example.features.feature[key].float_list.value.append(inputs[key][i])
+        for key in features.CATEGORICAL_FEATURE_KEYS:
+            if inputs[key][i]:
+                example.features.feature[key].bytes_list.value.append(inputs[key][i].encode())
+        records.append(example.SerializeToString())
+    return records
+
+
+def artifact(kind: type, uri: str, **int_properties: int) -> types.Artifact:
+    instance = kind()
+    instance.uri = uri
+    for name, value in int_properties.items():
+        instance.set_int_custom_property(name, value)
+    return instance
+
+
+@pytest.fixture
+def remote_inputs(ram) -> dict[str, list[types.Artifact]]:
+    """Model, blessing, examples and a blessed TFLite model, all under ``ram://``."""
+    save_examples_model(f"{ram}/model/Format-Serving")
+    tf.io.gfile.makedirs(f"{ram}/examples/Split-eval")
+    path = f"{ram}/examples/Split-eval/data_tfrecord-00000-of-00001.gz"
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for record in example_records():
+            writer.write(record)
+    write_uri(f"{ram}/tflite/Format-Serving/tflite", b"TFL3 model")
+    write_uri(f"{ram}/tflite/micro/model_data.cc", b"// model")
+    return {
+        "model": [artifact(standard_artifacts.Model, f"{ram}/model")],
+        "model_blessing": [artifact(standard_artifacts.ModelBlessing, f"{ram}/bless", blessed=1)],
+        "examples": [artifact(standard_artifacts.Examples, f"{ram}/examples")],
+        "tflite_model": [
+            artifact(standard_artifacts.Model, f"{ram}/tflite", tflite_blessed=1),
+        ],
+    }
+
+
+def run_executor(inputs: dict, serving_root: str, ram: str) -> types.Artifact:
+    pushed = artifact(standard_artifacts.PushedModel, f"{ram}/pushed-{uuid.uuid4().hex}")
+    properties = {"serving_root": serving_root, "model_name": "penguins", "keep_versions": 2}
+    Executor().Do(inputs, {"pushed_model": [pushed]}, properties)
+    return pushed
+
+
+def test_executor_pushes_and_publishes_artifacts_from_a_remote_filesystem(
+    remote_inputs, tmp_path, ram
+):
+    serving_root = tmp_path / "serving"
+    pushed = run_executor(remote_inputs, str(serving_root), ram)
+
+    version_dir = serving_root / "penguins" / "1"
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_string_custom_property("pushed_version") == "1"
+    assert pushed.get_string_custom_property("pushed_destination") == str(version_dir)
+    assert pusher.directory_digest(version_dir) == pusher.directory_digest(
+        f"{ram}/model/Format-Serving"
+    )
+    assert (serving_root / pusher.MODELS_CONFIG_FILE).is_file()
+    tflite_dir = serving_root / "penguins-tflite" / "1"
+    assert pushed.get_string_custom_property("pushed_tflite_destination") == str(tflite_dir)
+    assert (tflite_dir / "tflite").read_bytes() == b"TFL3 model"
+    assert (tflite_dir / "model_data.cc").read_bytes() == b"// model"
+
+    again = run_executor(remote_inputs, str(serving_root), ram)
+    assert again.get_int_custom_property("already_served") == 1
+    assert again.get_string_custom_property("pushed_version") == "1"
+    assert numeric_dirs(serving_root / "penguins") == ["1"]
+
+
+def test_executor_refuses_a_serving_root_that_is_a_uri(remote_inputs, ram):
+    with pytest.raises(ValueError, match="serving_root") as caught:
+        run_executor(remote_inputs, "gs://bucket/serving", ram)
+    assert "\n" not in str(caught.value)
+
+
+def test_component_refuses_a_serving_root_that_is_a_uri():
+    with pytest.raises(ValueError, match="serving_root.*ram://serving"):
+        ServingPusher(
+            model=types.Channel(type=standard_artifacts.Model),
+            model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            examples=types.Channel(type=standard_artifacts.Examples),
+            serving_root="ram://serving",
+            model_name="penguins",
+            keep_versions=2,
+        )

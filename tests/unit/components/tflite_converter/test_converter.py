@@ -1,4 +1,8 @@
-"""``converter.py`` on tiny models built here: every quantization mode, parity, the micro build."""
+"""``converter.py`` on tiny models built here: every quantization mode, parity, the micro build.
+
+Also the TFLiteConverter component, and both on TensorFlow's in-process ``ram://``
+filesystem, standing in for the ``gs://`` a Kubeflow pipeline root lives on.
+"""
 
 import dataclasses
 import functools
@@ -6,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import apache_beam as beam
@@ -15,10 +20,12 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+from tfx.types import standard_artifacts
 
 from components import custom_config as config_keys
 from components import features
 from components.tflite_converter import converter
+from components.tflite_converter.component import TFLITE_FILE, TFLiteConverter
 from components.trainer import export
 from components.trainer.hparams import HyperParameters
 from components.trainer.model import build_model
@@ -114,9 +121,28 @@ def conversions(tiny, tmp_path_factory):
     }
 
 
+def _read(path):
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        return handle.read()
+
+
 def _run_tflite(path, inputs):
-    runner = tf.lite.Interpreter(model_path=path).get_signature_runner(export.RAW_SIGNATURE)
+    interpreter = tf.lite.Interpreter(model_content=_read(path))
+    runner = interpreter.get_signature_runner(export.RAW_SIGNATURE)
     return runner(**inputs)[export.PROBABILITIES]
+
+
+@pytest.fixture
+def ram():
+    """A fresh ``ram://`` directory: the RAM filesystem is process-wide, so one per test.
+
+    TF 2.16's RAM filesystem lists ``<dir>/x`` for a sibling ``<dir>x``: names in one
+    directory here never start with another's.
+    """
+    root = f"ram://{uuid.uuid4().hex}"
+    yield root
+    if tf.io.gfile.exists(root):
+        tf.io.gfile.rmtree(root)
 
 
 def _tensor_dtypes(path):
@@ -363,6 +389,8 @@ class Micro:
     tft_output: tft.TFTransformOutput
     transformed: dict
     dense: dict
+    model_dir: str
+    transform_dir: str
 
 
 def _instance(row):
@@ -423,7 +451,9 @@ def micro(tmp_path_factory):
         label_classes=LABEL_CLASSES,
     )
     dense = converter.dense_inputs_from_examples(serialized)
-    return Micro(result, model, tft_output, transformed, dense)
+    return Micro(
+        result, model, tft_output, transformed, dense, str(tmp / "model"), str(tmp / "transform")
+    )
 
 
 def _preprocessing(micro):
@@ -567,3 +597,98 @@ def test_c_array_layout(tmp_path):
     assert "const unsigned int g_x_len = 14;" in source
     with pytest.raises(ValueError, match="empty"):
         converter.write_c_array(b"", str(tmp_path / "e.cc"), str(tmp_path / "e.h"))
+
+
+# --- Artifacts on a remote filesystem (ram://) ----------------------------------------------
+
+
+def test_a_remote_saved_model_converts_to_a_remote_file_and_passes_parity(tiny, ram):
+    source, output = f"{ram}/model", f"{ram}/tflite/Format-Serving/tflite"
+    converter.copy_tree(tiny.saved_model_dir, source)
+
+    result = converter.convert_saved_model(source, output, "none")
+    report = converter.check_parity(source, output, tiny.inputs, tiny.labels, latency_examples=10)
+
+    assert result.path == output
+    assert _read(output)[4:8] == b"TFL3" and result.size_bytes == len(_read(output))
+    assert report.tflite_accuracy == report.saved_model_accuracy > 0.8
+    assert report.max_abs_probability_diff < 1e-5
+    assert report.tflite_size_bytes == result.size_bytes
+    assert report.saved_model_size_bytes == converter.directory_size(tiny.saved_model_dir)
+
+
+def test_vocabulary_tables_of_a_remote_saved_model_work(vocabulary_model, ram):
+    source = f"{ram}/model"
+    converter.copy_tree(vocabulary_model, source)
+
+    result = converter.convert_saved_model(source, f"{ram}/m.tflite", "none")
+
+    islands = np.array([b"Dream", b"Torgersen", b"Emperor", b"Biscoe"], dtype=object)
+    probabilities = _run_tflite(result.path, {"island": islands})
+    assert probabilities.argmax(1).tolist() == [1, 2, 3, 0]
+
+
+def test_c_array_is_written_to_a_remote_filesystem(tmp_path, ram):
+    converter.write_c_array(b"TFL3", f"{ram}/c/d.cc", f"{ram}/c/d.h", "g_x")
+    converter.write_c_array(b"TFL3", str(tmp_path / "d.cc"), str(tmp_path / "d.h"), "g_x")
+    assert _read(f"{ram}/c/d.cc") == (tmp_path / "d.cc").read_bytes()
+    assert _read(f"{ram}/c/d.h") == (tmp_path / "d.h").read_bytes()
+
+
+def _artifact(kind, uri):
+    instance = kind()
+    instance.uri = uri
+    return instance
+
+
+def _write_examples(examples_uri, split, rows):
+    tf.io.gfile.makedirs(f"{examples_uri}/Split-{split}")
+    path = f"{examples_uri}/Split-{split}/data_tfrecord-00000-of-00001.gz"
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for row in rows:
+            writer.write(_example(row))
+
+
+@pytest.fixture(scope="module")
+def trainer_model(micro, tmp_path_factory):
+    """The micro fixture's model, exported as the Trainer does: Transform graph inside."""
+    model = tf.keras.models.load_model(micro.model_dir)
+    path = str(tmp_path_factory.mktemp("trainer") / "Format-Serving")
+    export.export_serving_model(model, micro.tft_output, LABEL_CLASSES, path)
+    return path
+
+
+def test_component_reads_and_writes_artifacts_on_a_remote_filesystem(micro, trainer_model, ram):
+    converter.copy_tree(trainer_model, f"{ram}/model/Format-Serving")
+    converter.copy_tree(micro.transform_dir, f"{ram}/transform")
+    _write_examples(f"{ram}/examples", "train", ROWS)
+    _write_examples(f"{ram}/examples", "eval", ROWS)
+    tflite_model = _artifact(standard_artifacts.Model, f"{ram}/tflite")
+
+    TFLiteConverter.test_call(
+        model=_artifact(standard_artifacts.Model, f"{ram}/model"),
+        examples=_artifact(standard_artifacts.Examples, f"{ram}/examples"),
+        transform_graph=_artifact(standard_artifacts.TransformGraph, f"{ram}/transform"),
+        tflite_model=tflite_model,
+        quantization="dynamic",
+        accuracy_tolerance=0.01,
+        micro=True,
+        representative_examples=100,
+    )
+
+    assert _read(f"{ram}/tflite/{TFLITE_FILE}")[4:8] == b"TFL3"
+    assert tflite_model.get_int_custom_property("examples") == len(ROWS)
+    assert tflite_model.get_int_custom_property("tflite_blessed") == 1
+    assert tflite_model.get_int_custom_property("requires_select_tf_ops") == 1
+    assert sorted(tf.io.gfile.listdir(f"{ram}/tflite/micro")) == sorted(
+        [
+            converter.MICRO_MODEL_FILE,
+            converter.MICRO_SOURCE_FILE,
+            converter.MICRO_HEADER_FILE,
+            converter.MICRO_PREPROCESSING_FILE,
+        ]
+    )
+    micro_model = _read(f"{ram}/tflite/micro/{converter.MICRO_MODEL_FILE}")
+    assert tflite_model.get_int_custom_property("micro_size_bytes") == len(micro_model)
+    preprocessing = json.loads(_read(f"{ram}/tflite/micro/{converter.MICRO_PREPROCESSING_FILE}"))
+    assert preprocessing["input"]["columns"] == list(micro.result.input_columns)
