@@ -39,7 +39,8 @@ test-unit: setup
 
 # The Kubeflow spec and the Airflow DAG, each in its own environment (e2e tests included).
 test-orchestrators: setup-kubeflow setup-airflow
-	.venv-kubeflow/bin/python -m pytest tests/unit/pipeline/test_kubeflow.py tests/unit/test_dockerfile.py $(ARGS)
+	.venv-kubeflow/bin/python -m pytest tests/unit/pipeline/test_kubeflow.py tests/unit/pipeline/test_kubeflow_submit.py \
+		tests/unit/pipeline/test_kubeflow_rehearsal.py $(ARGS)
 	.venv-airflow/bin/python -m pytest tests/unit/pipeline/test_airflow.py $(ARGS)
 
 kubeflow-spec: setup-kubeflow

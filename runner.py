@@ -168,14 +168,18 @@ def _kubeflow(cfg, output: Path, submit: bool, host: str | None) -> int:
     if not _importable(needed):
         print(KUBEFLOW_HINT.format(executable=sys.executable, missing=needed), file=sys.stderr)
         return EXIT_NO_ENVIRONMENT
-    from pipeline.kubeflow import compile_kubeflow
+    from pipeline.kubeflow import SubmitError, compile_kubeflow
     from pipeline.kubeflow import submit as submit_spec
 
     spec = compile_kubeflow(cfg, cfg.kubeflow, output)
     print(f"{cfg.name}: compiled {spec}  (image {cfg.kubeflow.image})")
     if submit:
         schedule = cfg.kubeflow.schedule
-        run_id = submit_spec(spec, host, experiment=cfg.kubeflow.experiment, schedule=schedule)
+        try:
+            run_id = submit_spec(spec, host, experiment=cfg.kubeflow.experiment, schedule=schedule)
+        except SubmitError as err:
+            print(f"submit failed: {err}", file=sys.stderr)
+            return EXIT_RUN_FAILED
         kind = f"recurring run ({schedule})" if schedule else "run"
         print(f"{cfg.name}: submitted {kind} {run_id} to {host}")
     return EXIT_OK

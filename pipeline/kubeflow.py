@@ -7,8 +7,10 @@ repository's Dockerfile) through TFX's container entry point, with the Keras mod
 endpoint as a single run, or as a recurring run when a schedule is given.
 """
 
+import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,10 @@ from pipeline.pipeline import create_pipeline
 
 # What each step's container runs: ``python -m`` TFX's KFP v2 executor entry point.
 CONTAINER_COMMAND = tuple(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD)
+
+
+class SubmitError(Exception):
+    """The KFP endpoint could not be reached, or refused the submission."""
 
 
 def compile_kubeflow(cfg: PipelineConfig, kubeflow: KubeflowConfig, output: Path) -> Path:
@@ -70,13 +76,16 @@ def submit(
 
     Returns:
         The id of the run, or of the recurring run when ``schedule`` is given.
+
+    Raises:
+        SubmitError: The endpoint could not be reached or answered with an error.
     """
     import kfp  # the kubeflow dependency group; compiling does not need it
 
     spec = json.loads(Path(spec_path).read_text())
     name = run_name or spec["pipelineInfo"]["name"]
-    client = kfp.Client(host=host)
-    with tempfile.TemporaryDirectory() as tmp:
+    with _client_errors(host), tempfile.TemporaryDirectory() as tmp:
+        client = kfp.Client(host=host)
         # kfp.Client reads packages by extension and takes only YAML; JSON is valid YAML.
         package = Path(tmp) / "pipeline.yaml"
         package.write_text(json.dumps(spec))
@@ -94,6 +103,32 @@ def submit(
             pipeline_package_path=str(package),
         )
         return recurring.recurring_run_id
+
+
+@contextlib.contextmanager
+def _client_errors(host: str) -> Iterator[None]:
+    """Turns the kfp client's HTTP and connection errors into one-line ``SubmitError``s."""
+    import kfp_server_api  # both come with kfp
+    import urllib3
+
+    try:
+        yield
+    except kfp_server_api.ApiException as err:
+        body = err.body.decode(errors="replace") if isinstance(err.body, bytes) else err.body
+        try:
+            detail = json.loads(body)["message"]
+        except (TypeError, ValueError, KeyError):
+            detail = body or err.reason
+        raise SubmitError(
+            _one_line(f"{host} refused the submission: HTTP {err.status}: {detail}")
+        ) from err
+    except (urllib3.exceptions.HTTPError, TimeoutError) as err:
+        # TimeoutError: kfp.Client gives up after its health checks keep failing.
+        raise SubmitError(_one_line(f"cannot reach {host}: {err}")) from err
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _with_environment(spec: dict[str, Any], environment: dict[str, str]) -> dict[str, Any]:
