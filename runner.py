@@ -1,7 +1,7 @@
 """Command line: the only module that reads argv and the environment.
 
 python runner.py --local [--config PATH] [--work-dir DIR] [--verbose]
-python runner.py --kubeflow [--config configs/kubeflow.yaml] [--output build/pipeline.json]
+python runner.py --kubeflow [--config configs/kubeflow.yaml] [--output build/pipeline.yaml]
                  [--submit [--host URL]]
 python runner.py report [--run latest|RUN_ID] [--open]
 python runner.py runs
@@ -22,7 +22,7 @@ from typing import TextIO
 REPO_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = REPO_DIR / "configs" / "penguins.yaml"
 KUBEFLOW_CONFIG = REPO_DIR / "configs" / "kubeflow.yaml"
-DEFAULT_SPEC = REPO_DIR / "build" / "pipeline.json"
+DEFAULT_SPEC = REPO_DIR / "build" / "pipeline.yaml"
 KFP_HOST_ENV = "KFP_HOST"
 LOG_FILE = "pipeline.log"
 REPORT_LOG_FILE = "report.log"
@@ -59,7 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="compile a Kubeflow Pipelines v2 spec (default config configs/kubeflow.yaml)",
     )
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_SPEC, help="spec file (default build/pipeline.json)"
+        "--output",
+        type=Path,
+        default=DEFAULT_SPEC,
+        help="pipeline package (default build/pipeline.yaml)",
     )
     parser.add_argument(
         "--submit",

@@ -20,6 +20,7 @@ import yaml
 from components.trainer.hparams import HyperParameters
 
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _KFP_CRON_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week
 _AIRFLOW_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
@@ -263,6 +264,12 @@ class KubeflowConfig:
         schedule: Recurring-run cron in KFP's six fields, seconds first
             (``0 0 3 * * *`` = 03:00 daily); null submits a single run.
         experiment: KFP experiment the runs are filed under.
+        platform: ``kubeflow`` (open-source Kubeflow Pipelines) or ``vertex`` (Vertex AI
+            Pipelines). Open-source KFP runs no resolver step, so there the Evaluator has no
+            baseline and gates on ``evaluator.min_accuracy`` alone; Vertex runs TFX's
+            latest-blessed-model resolver.
+        serving_pvc: ``kubeflow`` only, and required there: the PersistentVolumeClaim
+            mounted at ``serving_root`` in the ServingPusher step (where TF Serving reads).
     """
 
     image: str
@@ -273,6 +280,8 @@ class KubeflowConfig:
     beam_args: tuple[str, ...] = ()
     schedule: str | None = None
     experiment: str = "penguins"
+    platform: Literal["kubeflow", "vertex"] = "kubeflow"
+    serving_pvc: str | None = None
 
     def __post_init__(self) -> None:
         _check_image(self.image)
@@ -303,6 +312,23 @@ class KubeflowConfig:
             )
         if not self.experiment.strip():
             raise ValueError("experiment: must not be empty")
+        self._check_platform()
+
+    def _check_platform(self) -> None:
+        if self.platform not in ("kubeflow", "vertex"):
+            raise ValueError(f"platform: must be kubeflow or vertex, got {self.platform!r}")
+        if self.platform == "vertex" and self.serving_pvc is not None:
+            raise ValueError("serving_pvc: Vertex AI Pipelines mounts no PersistentVolumeClaim")
+        if self.platform == "kubeflow":
+            if self.serving_pvc is None:
+                raise ValueError(
+                    "serving_pvc: required on platform kubeflow: the PersistentVolumeClaim "
+                    "mounted at serving_root in the ServingPusher step"
+                )
+            if len(self.serving_pvc) > 253 or not _K8S_NAME.match(self.serving_pvc):
+                raise ValueError(
+                    f"serving_pvc: not a Kubernetes resource name, got {self.serving_pvc!r}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)

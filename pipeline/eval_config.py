@@ -9,29 +9,33 @@ from pipeline.config import PipelineConfig
 ACCURACY = "sparse_categorical_accuracy"
 
 
-def build_eval_config(cfg: PipelineConfig, with_thresholds: bool = True) -> tfma.EvalConfig:
+def build_eval_config(
+    cfg: PipelineConfig, with_thresholds: bool = True, with_change_threshold: bool = True
+) -> tfma.EvalConfig:
     """Accuracy, per-class precision/recall/AUC, sliced overall, by island and by sex.
 
     Args:
         cfg: Pipeline config; supplies the classes and the thresholds.
         with_thresholds: False for scoring only (the held-out test split).
+        with_change_threshold: False when the Evaluator is never given a baseline.
     """
     accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
     if with_thresholds:
+        threshold = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": cfg.evaluator.min_accuracy}
+            )
+        )
+        if with_change_threshold:
+            threshold.change_threshold.CopyFrom(
+                tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    absolute={"value": -cfg.evaluator.max_accuracy_drop},
+                )
+            )
         # Gate on the overall slice only: a 10-example slice moves 10 points per error.
         accuracy.per_slice_thresholds.append(
-            tfma.PerSliceMetricThreshold(
-                slicing_specs=[tfma.SlicingSpec()],
-                threshold=tfma.MetricThreshold(
-                    value_threshold=tfma.GenericValueThreshold(
-                        lower_bound={"value": cfg.evaluator.min_accuracy}
-                    ),
-                    change_threshold=tfma.GenericChangeThreshold(
-                        direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                        absolute={"value": -cfg.evaluator.max_accuracy_drop},
-                    ),
-                ),
-            )
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
         )
     per_class = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(class_ids={"values": range(len(cfg.data.label_classes))}),

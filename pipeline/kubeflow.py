@@ -1,10 +1,11 @@
-"""Kubeflow Pipelines v2: compile the DAG into a pipeline spec for our image, and submit it.
+"""Kubeflow Pipelines v2: compile the DAG into a pipeline package for our image, and submit it.
 
-``compile_kubeflow`` turns ``create_pipeline(cfg, kubeflow=...)`` into a KFP v2 ``PipelineSpec``
-(JSON) with TFX's ``KubeflowV2DagRunner``: every step runs in ``kubeflow.image`` (this
-repository's Dockerfile) through TFX's container entry point, with the Keras mode of
-``components.keras_mode`` in its environment. ``submit`` hands a compiled spec to a KFP
-endpoint as a single run, or as a recurring run when a schedule is given.
+``compile_kubeflow`` turns ``create_pipeline(cfg, kubeflow=...)`` into a KFP v2 pipeline package
+(the ``PipelineSpec``, plus a Kubernetes platform spec on open-source KFP) with TFX's
+``KubeflowV2DagRunner``: every step runs in ``kubeflow.image`` (this repository's Dockerfile)
+through TFX's container entry point, with the Keras mode of ``components.keras_mode`` in its
+environment. ``submit`` hands a package to a KFP endpoint as a single run, or as a recurring run
+when a schedule is given.
 """
 
 import contextlib
@@ -14,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components import keras_mode
 from pipeline.config import KubeflowConfig, PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import PUSHER_ID, create_pipeline
 
 # What each step's container runs: ``python -m`` TFX's KFP v2 executor entry point.
 CONTAINER_COMMAND = tuple(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD)
@@ -29,11 +31,16 @@ class SubmitError(Exception):
 
 
 def compile_kubeflow(cfg: PipelineConfig, kubeflow: KubeflowConfig, output: Path) -> Path:
-    """Compiles the pipeline into a KFP v2 pipeline spec (JSON) at ``output``.
+    """Compiles the pipeline into a KFP v2 pipeline package at ``output``.
+
+    The package is the PipelineSpec (schema 2.1.0, which open-source KFP's driver reads) as
+    a JSON document; on platform ``kubeflow`` a second document, the Kubernetes platform
+    spec, mounts ``kubeflow.serving_pvc`` at ``kubeflow.serving_root`` in the ServingPusher
+    step. JSON documents separated by ``---`` are YAML, the format KFP uploads take.
 
     Args:
         cfg: The pipeline configuration.
-        kubeflow: Image, remote roots, Beam args and schedule of the cluster run.
+        kubeflow: Image, remote roots, Beam args, schedule and platform of the cluster run.
         output: File to write; its parent directories are created.
 
     Returns:
@@ -41,7 +48,7 @@ def compile_kubeflow(cfg: PipelineConfig, kubeflow: KubeflowConfig, output: Path
     """
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
-            display_name=cfg.name, default_image=kubeflow.image
+            display_name=cfg.name, default_image=kubeflow.image, use_pipeline_spec_2_1=True
         )
     )
     job = runner.run(create_pipeline(cfg, kubeflow=kubeflow), write_out=False)
@@ -49,10 +56,33 @@ def compile_kubeflow(cfg: PipelineConfig, kubeflow: KubeflowConfig, output: Path
     # TFX writes a Vertex PipelineJob; a KFP endpoint takes the bare PipelineSpec, whose
     # own field carries the pipeline root.
     spec["defaultPipelineRoot"] = kubeflow.pipeline_root
+    documents = [spec]
+    if kubeflow.platform == "kubeflow":
+        documents.append(_serving_volume(spec, kubeflow))
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
+    output.write_text(
+        "---\n".join(json.dumps(d, indent=2, sort_keys=True) + "\n" for d in documents)
+    )
     return output
+
+
+def read_package(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The PipelineSpec and the platform spec (None if absent) of a ``compile_kubeflow`` package."""
+    spec, *platform = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+    return spec, (platform[0] if platform else None)
+
+
+def _serving_volume(spec: dict[str, Any], kubeflow: KubeflowConfig) -> dict[str, Any]:
+    """Kubernetes platform spec: the serving PVC, mounted in the ServingPusher step."""
+    executor = spec["root"]["dag"]["tasks"][PUSHER_ID]["componentRef"]["name"]
+    label = spec["components"][executor]["executorLabel"]
+    mount = {"constant": kubeflow.serving_pvc, "mountPath": kubeflow.serving_root}
+    return {
+        "platforms": {
+            "kubernetes": {"deploymentSpec": {"executors": {label: {"pvcMount": [mount]}}}}
+        }
+    }
 
 
 def submit(
@@ -82,13 +112,13 @@ def submit(
     """
     import kfp  # the kubeflow dependency group; compiling does not need it
 
-    spec = json.loads(Path(spec_path).read_text())
+    spec, _ = read_package(spec_path)
     name = run_name or spec["pipelineInfo"]["name"]
     with _client_errors(host), tempfile.TemporaryDirectory() as tmp:
         client = kfp.Client(host=host)
         # kfp.Client reads packages by extension and takes only YAML; JSON is valid YAML.
         package = Path(tmp) / "pipeline.yaml"
-        package.write_text(json.dumps(spec))
+        package.write_text(Path(spec_path).read_text())
         if schedule is None:
             result = client.create_run_from_pipeline_package(
                 str(package), arguments={}, run_name=name, experiment_name=experiment

@@ -49,9 +49,10 @@ def create_pipeline(
     Args:
         cfg: The pipeline configuration.
         kubeflow: Builds the Kubeflow Pipelines variant: data, schema, serving root,
-            pipeline root and Beam args come from it, ML Metadata is the cluster's, and the
-            baseline is TFX's LatestBlessedModelStrategy (KFP v2 compiles no custom
-            resolver strategy). None: the local and Airflow DAG.
+            pipeline root and Beam args come from it, and ML Metadata is the cluster's.
+            On Vertex the baseline is TFX's LatestBlessedModelStrategy (KFP v2 compiles no
+            custom resolver strategy); open-source KFP runs no resolver, so there the
+            Evaluator has no baseline. None: the local and Airflow DAG.
     """
     where = _locations(cfg, kubeflow)
     example_gen = tfx.components.CsvExampleGen(
@@ -111,15 +112,20 @@ def create_pipeline(
         eval_args=eval_args,
         custom_config=trainer_config,
     )
-    baseline_resolver = _baseline_resolver(trainer, stock_strategy=kubeflow is not None)
+    nodes.append(trainer)
+    baseline_model = None
+    if kubeflow is None or kubeflow.platform != "kubeflow":
+        baseline_resolver = _baseline_resolver(trainer, stock_strategy=kubeflow is not None)
+        baseline_model = baseline_resolver.outputs[baseline.MODEL]
+        nodes.append(baseline_resolver)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs[baseline.MODEL],
-        eval_config=build_eval_config(cfg),
+        baseline_model=baseline_model,
+        eval_config=build_eval_config(cfg, with_change_threshold=baseline_model is not None),
         example_splits=[EVAL_SPLIT],
     ).with_id(EVALUATOR_ID)
-    nodes += [trainer, baseline_resolver, evaluator]
+    nodes.append(evaluator)
 
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         test_evaluator = tfx.components.Evaluator(

@@ -6,7 +6,6 @@ the code, the Keras mode, and nothing secret.
 """
 
 import dataclasses
-import json
 import os
 import re
 import shlex
@@ -322,7 +321,8 @@ def test_image_compiles_the_shipped_kubeflow_config(image, tmp_path):
         "--config",
         "configs/kubeflow.yaml",
         "--output",
-        str(tmp_path / "p.json"),
+        str(tmp_path / "p.yaml"),
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert json.loads((tmp_path / "p.json").read_text())["deploymentSpec"]["executors"]
+    spec, platform = yaml.safe_load_all((tmp_path / "p.yaml").read_text())
+    assert spec["deploymentSpec"]["executors"] and platform["platforms"]["kubernetes"]

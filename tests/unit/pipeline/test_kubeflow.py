@@ -8,7 +8,6 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
-import json
 import os
 import re
 from pathlib import Path
@@ -31,8 +30,13 @@ from pipeline.config import (  # noqa: E402
     PipelineConfig,
     load_config,
 )
-from pipeline.kubeflow import CONTAINER_COMMAND, compile_kubeflow, submit  # noqa: E402
-from pipeline.pipeline import create_pipeline  # noqa: E402
+from pipeline.kubeflow import (  # noqa: E402
+    CONTAINER_COMMAND,
+    compile_kubeflow,
+    read_package,
+    submit,
+)
+from pipeline.pipeline import BASELINE_RESOLVER_ID, create_pipeline  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 KUBEFLOW = KubeflowConfig(
@@ -49,7 +53,9 @@ KUBEFLOW = KubeflowConfig(
         "--sdk_container_image=registry.example.com/ml/penguins:1.2.3",
     ),
     schedule="0 0 3 * * *",
+    serving_pvc="penguins-serving",
 )
+VERTEX = dataclasses.replace(KUBEFLOW, platform="vertex", serving_pvc=None)
 BEAM_STEPS = ("CsvExampleGen", "StatisticsGen", "Transform", "Evaluator", "TestEvaluator")
 CONDITIONAL_STEPS = {"ServingPusher", "TestEvaluator", "TFLiteConverter"}
 
@@ -67,6 +73,10 @@ CONDITIONAL_STEPS = {"ServingPusher", "TestEvaluator", "TFLiteConverter"}
         ({"beam_args": ("--runner=DataflowRunner", "project=p")}, "beam_args: each must"),
         ({"schedule": "0 3 * * *"}, "schedule: needs a six-field cron"),
         ({"experiment": " "}, "experiment: must not be empty"),
+        ({"platform": "argo"}, "platform: must be kubeflow or vertex"),
+        ({"serving_pvc": None}, "serving_pvc: required on platform kubeflow"),
+        ({"serving_pvc": "Serving_PVC"}, "serving_pvc: not a Kubernetes resource name"),
+        ({"platform": "vertex"}, "serving_pvc: Vertex AI Pipelines mounts no"),
     ],
 )
 def test_bad_settings_name_their_key(change, message):
@@ -99,7 +109,7 @@ def spec(spec_path) -> pipeline_spec_pb2.PipelineSpec:
 
 def parse_spec(path: Path) -> pipeline_spec_pb2.PipelineSpec:
     """The PipelineSpec in ``path``, whether bare or wrapped in a Vertex PipelineJob."""
-    raw = json.loads(path.read_text())
+    raw, _ = read_package(path)
     if "pipelineSpec" in raw:
         job = json_format.ParseDict(raw, pipeline_spec_pb2.PipelineJob())
         return json_format.ParseDict(
@@ -120,20 +130,49 @@ def containers(spec) -> dict:
 
 
 def parameter(spec, task: str, name: str) -> str:
-    return (
-        spec.root.dag.tasks[task].inputs.parameters[name].runtime_value.constant_value.string_value
-    )
+    return spec.root.dag.tasks[task].inputs.parameters[name].runtime_value.constant.string_value
 
 
-def test_every_pipeline_node_is_a_task(cfg, spec):
+def test_every_pipeline_node_is_a_task_and_no_resolver_on_open_source_kfp(cfg, spec, spec_path):
+    local_nodes = {n.id for n in create_pipeline(cfg).components}
+    assert set(spec.root.dag.tasks) == local_nodes - {BASELINE_RESOLVER_ID}
+    assert spec.schema_version == "2.1.0"  # the parameter form open-source KFP's driver reads
+    raw, _ = read_package(spec_path)
+    assert not [e for e in raw["deploymentSpec"]["executors"].values() if "resolver" in e]
+    assert "change_threshold" not in parameter(spec, "Evaluator", "eval_config")
+
+
+def test_vertex_runs_the_latest_blessed_model_resolver(cfg, tmp_path):
+    spec = parse_spec(compile_kubeflow(cfg, VERTEX, tmp_path / "pipeline.yaml"))
     tasks = set(spec.root.dag.tasks)
-    for node in create_pipeline(cfg).components:
-        if isinstance(node, tfx.dsl.Resolver):
-            # KFP v2 runs TFX's latest-blessed-model resolver as two query steps.
-            assert {f"{node.id}-model-blessing-resolver", f"{node.id}-model-resolver"} <= tasks
-        else:
-            assert node.id in tasks
-    assert len(tasks) == len(create_pipeline(cfg).components) + 1
+    # KFP v2 runs TFX's latest-blessed-model resolver as two query steps.
+    resolver = {
+        f"{BASELINE_RESOLVER_ID}-model-blessing-resolver",
+        f"{BASELINE_RESOLVER_ID}-model-resolver",
+    }
+    assert resolver <= tasks
+    assert tasks - resolver == {n.id for n in create_pipeline(cfg).components} - {
+        BASELINE_RESOLVER_ID
+    }
+    assert (
+        f"{BASELINE_RESOLVER_ID}-model-resolver" in spec.root.dag.tasks["Evaluator"].dependent_tasks
+    )
+    assert "change_threshold" in parameter(spec, "Evaluator", "eval_config")
+    assert read_package(tmp_path / "pipeline.yaml")[1] is None
+
+
+def test_serving_volume_is_mounted_in_the_pusher_step_only(spec, spec_path):
+    _, platform = read_package(spec_path)
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    pusher = spec.root.dag.tasks["ServingPusher"].component_ref.name
+    assert executors == {
+        spec.components[pusher].executor_label: {
+            "pvcMount": [{"constant": KUBEFLOW.serving_pvc, "mountPath": KUBEFLOW.serving_root}]
+        }
+    }
+    parsed = pipeline_spec_pb2.PlatformSpec()
+    json_format.ParseDict(platform, parsed)
+    assert set(parsed.platforms) == {"kubernetes"}
 
 
 def test_tasks_depend_on_their_upstream_nodes(cfg, spec):
@@ -224,3 +263,11 @@ def test_submit_to_a_kubeflow_endpoint(request):
     kfp = pytest.importorskip("kfp.client", reason="the kfp client: uv sync --group kubeflow")
     run_id = submit(request.getfixturevalue("spec_path"), host, experiment="penguins-tests")
     assert kfp.Client(host=host).get_run(run_id).run_id == run_id
+
+
+def test_shipped_serving_claim_is_the_one_the_config_mounts(tmp_path):
+    cfg = load_config(REPO / "configs" / "kubeflow.yaml", work_dir=tmp_path)
+    claim = yaml.safe_load((REPO / "deploy" / "serving-pvc.yaml").read_text())
+    assert claim["kind"] == "PersistentVolumeClaim"
+    assert claim["metadata"]["name"] == cfg.kubeflow.serving_pvc
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]

@@ -35,7 +35,7 @@ pytest.importorskip(
 
 from components import keras_mode  # noqa: E402
 from pipeline.config import KubeflowConfig, load_config  # noqa: E402
-from pipeline.kubeflow import compile_kubeflow  # noqa: E402
+from pipeline.kubeflow import compile_kubeflow, read_package  # noqa: E402
 from pipeline.pipeline import (  # noqa: E402
     BASELINE_RESOLVER_ID,
     EVALUATOR_ID,
@@ -377,6 +377,8 @@ def kubeflow(workspace) -> KubeflowConfig:
         schema_path=str(REPO / "schemas" / "penguins" / "schema.pbtxt"),
         serving_root=str(workspace / "serving"),
         beam_args=("--direct_running_mode=in_memory", "--direct_num_workers=1"),
+        # Vertex: the platform whose backend runs the resolver steps rehearsed here.
+        platform="vertex",
     )
 
 
@@ -389,8 +391,8 @@ def spec(workspace, kubeflow) -> dict:
     raw["trainer"]["hyperparameters"]["epochs"] = 25
     config = workspace / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
-    path = compile_kubeflow(load_config(config), kubeflow, workspace / "build" / "pipeline.json")
-    return json.loads(path.read_text())
+    path = compile_kubeflow(load_config(config), kubeflow, workspace / "build" / "pipeline.yaml")
+    return read_package(path)[0]
 
 
 @pytest.fixture(scope="module")

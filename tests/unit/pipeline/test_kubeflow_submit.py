@@ -43,7 +43,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 from pipeline.config import PipelineConfig, load_config  # noqa: E402
-from pipeline.kubeflow import SubmitError, compile_kubeflow, submit  # noqa: E402
+from pipeline.kubeflow import SubmitError, compile_kubeflow, read_package, submit  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 RUNNER = REPO / "runner.py"
@@ -229,9 +229,16 @@ def spec_path(cfg, tmp_path_factory) -> Path:
     return compile_kubeflow(cfg, cfg.kubeflow, tmp_path_factory.mktemp("build") / "pipeline.json")
 
 
+def posted_form(path: Path) -> dict[str, Any]:
+    """A package as a run request carries it: with a platform spec, both, side by side."""
+    spec, platform = read_package(path)
+    assert platform is not None  # configs/kubeflow.yaml targets open-source KFP, with a PVC
+    return {"pipeline_spec": spec, "platform_spec": platform}
+
+
 @pytest.fixture(scope="module")
 def spec(spec_path) -> dict[str, Any]:
-    return json.loads(spec_path.read_text())
+    return posted_form(spec_path)
 
 
 # --- submit() ----------------------------------------------------------------------------------
@@ -256,7 +263,7 @@ def test_a_run_carries_the_compiled_spec_into_a_new_experiment(kfp_api, cfg, spe
     assert run["experiment_id"] == create_experiment.answer["experiment_id"]
     # No pipeline_root override: the spec's defaultPipelineRoot (kubeflow.pipeline_root) holds.
     assert run["runtime_config"] == {"parameters": {}}
-    assert spec["defaultPipelineRoot"] == cfg.kubeflow.pipeline_root
+    assert spec["pipeline_spec"]["defaultPipelineRoot"] == cfg.kubeflow.pipeline_root
     assert run_id == create_run.answer["run_id"]
 
 
@@ -270,7 +277,9 @@ def test_a_second_run_is_named_after_the_pipeline_and_filed_under_the_same_exper
     (experiment,) = kfp_api.experiments
     runs = [r for r in kfp_api.requests if r.path == RUNS]
     assert [r.body["experiment_id"] for r in runs] == [experiment["experiment_id"]] * 2
-    assert [r.body["display_name"] for r in runs] == [spec["pipelineInfo"]["name"]] * 2
+    assert [r.body["display_name"] for r in runs] == [
+        spec["pipeline_spec"]["pipelineInfo"]["name"]
+    ] * 2
     assert [first, second] == [r.answer["run_id"] for r in runs]
     assert first != second
 
@@ -297,7 +306,7 @@ def test_a_schedule_makes_a_recurring_run_without_catchup(kfp_api, cfg, spec_pat
     assert recurring["mode"] == "ENABLE"
     assert recurring["max_concurrency"] == 1
     assert recurring["pipeline_spec"] == spec
-    assert recurring["display_name"] == spec["pipelineInfo"]["name"]
+    assert recurring["display_name"] == spec["pipeline_spec"]["pipelineInfo"]["name"]
     assert recurring["experiment_id"] == create_experiment.answer["experiment_id"]
     assert recurring["runtime_config"] == {"parameters": {}}
     assert recurring_run_id == create_recurring.answer["recurring_run_id"]
@@ -344,7 +353,7 @@ def test_runner_submits_the_shipped_config_as_a_recurring_run(kfp_api, cfg, tmp_
     ]
     create_experiment, create_recurring = kfp_api.requests[2:]
     recurring = create_recurring.body
-    assert recurring["pipeline_spec"] == json.loads((tmp_path / "pipeline.json").read_text())
+    assert recurring["pipeline_spec"] == posted_form(tmp_path / "pipeline.json")
     assert recurring["trigger"] == {"cron_schedule": {"cron": cfg.kubeflow.schedule}}
     assert recurring["no_catchup"] is True
     assert recurring["experiment_id"] == create_experiment.answer["experiment_id"]
