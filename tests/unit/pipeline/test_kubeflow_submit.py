@@ -54,6 +54,13 @@ HEALTHZ, EXPERIMENTS, RUNS, RECURRING_RUNS = (
     f"{API}/runs",
     f"{API}/recurringruns",
 )
+# What kfp.Client sends for a recurring run filed under an experiment it has to create.
+RECURRING_RUN_IN_A_NEW_EXPERIMENT = [
+    ("GET", HEALTHZ),
+    ("GET", EXPERIMENTS),
+    ("POST", EXPERIMENTS),
+    ("POST", RECURRING_RUNS),
+]
 EQUALS = 1  # kfp_server_api's V2beta1PredicateOperation, as kfp.Client sends it
 RUNNER_TIMEOUT_S = 600
 
@@ -292,12 +299,7 @@ def test_a_schedule_makes_a_recurring_run_without_catchup(kfp_api, cfg, spec_pat
         spec_path, kfp_api.url, experiment=cfg.kubeflow.experiment, schedule=schedule
     )
 
-    assert kfp_api.calls() == [
-        ("GET", HEALTHZ),
-        ("GET", EXPERIMENTS),
-        ("POST", EXPERIMENTS),
-        ("POST", RECURRING_RUNS),
-    ]
+    assert kfp_api.calls() == RECURRING_RUN_IN_A_NEW_EXPERIMENT
     create_experiment, create_recurring = kfp_api.requests[2:]
     assert create_experiment.body["display_name"] == cfg.kubeflow.experiment
     recurring = create_recurring.body
@@ -345,12 +347,7 @@ def test_runner_submits_the_shipped_config_as_a_recurring_run(kfp_api, cfg, tmp_
     result = run_runner(kfp_api.url, tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert kfp_api.calls() == [
-        ("GET", HEALTHZ),
-        ("GET", EXPERIMENTS),
-        ("POST", EXPERIMENTS),
-        ("POST", RECURRING_RUNS),
-    ]
+    assert kfp_api.calls() == RECURRING_RUN_IN_A_NEW_EXPERIMENT
     create_experiment, create_recurring = kfp_api.requests[2:]
     recurring = create_recurring.body
     assert recurring["pipeline_spec"] == posted_form(tmp_path / "pipeline.json")

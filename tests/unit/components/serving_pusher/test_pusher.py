@@ -125,19 +125,6 @@ def fake_model(directory: Path, files: int = 3, size: int = 100) -> Path:
     return directory
 
 
-@pytest.fixture
-def ram():
-    """A fresh ``ram://`` directory: the RAM filesystem is process-wide, so one per test.
-
-    TF 2.16's RAM filesystem lists ``<dir>/x`` for a sibling ``<dir>x``: names in one
-    directory here never start with another's.
-    """
-    root = f"ram://{uuid.uuid4().hex}"
-    yield root
-    if tf.io.gfile.exists(root):
-        tf.io.gfile.rmtree(root)
-
-
 def upload(local: Path, uri: str) -> str:
     """Copies a local directory tree to ``uri`` through tf.io.gfile."""
     for directory, _, files in os.walk(local):

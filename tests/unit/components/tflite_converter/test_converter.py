@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 
 import apache_beam as beam
@@ -130,19 +129,6 @@ def _run_tflite(path, inputs):
     interpreter = tf.lite.Interpreter(model_content=_read(path))
     runner = interpreter.get_signature_runner(export.RAW_SIGNATURE)
     return runner(**inputs)[export.PROBABILITIES]
-
-
-@pytest.fixture
-def ram():
-    """A fresh ``ram://`` directory: the RAM filesystem is process-wide, so one per test.
-
-    TF 2.16's RAM filesystem lists ``<dir>/x`` for a sibling ``<dir>x``: names in one
-    directory here never start with another's.
-    """
-    root = f"ram://{uuid.uuid4().hex}"
-    yield root
-    if tf.io.gfile.exists(root):
-        tf.io.gfile.rmtree(root)
 
 
 def _tensor_dtypes(path):
