@@ -227,13 +227,26 @@ def rehearse_copy(rest: str, context: Path, workdir: Path) -> None:
             shutil.copy2(path, destination / path.name)
 
 
-def rehearse_run(rest: str, image: RehearsedImage, uv_env: dict[str, str]) -> None:
+def uv_command() -> list[str] | None:
+    """uv as the Makefile finds it: on PATH, else python3's ``uv`` module; None without it."""
+    if shutil.which("uv"):
+        return ["uv"]
+    python3 = shutil.which("python3")
+    if (
+        python3
+        and subprocess.run([python3, "-m", "uv", "--version"], capture_output=True).returncode == 0
+    ):
+        return [python3, "-m", "uv"]
+    return None
+
+
+def rehearse_run(rest: str, image: RehearsedImage, uv: list[str], uv_env: dict[str, str]) -> None:
     for command in (c.strip() for c in rest.split("&&")):
         known = [prefix for prefix in REHEARSED_RUN if command.startswith(prefix)]
         assert known, f"RUN {command}: the rehearsal does not know this step"
         if command.startswith("uv sync"):
             result = subprocess.run(
-                ["uv", *shlex.split(command)[1:]],
+                [*uv, *shlex.split(command)[1:]],
                 cwd=image.workdir,
                 env=uv_env,
                 capture_output=True,
@@ -249,7 +262,8 @@ def rehearse_run(rest: str, image: RehearsedImage, uv_env: dict[str, str]) -> No
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory) -> RehearsedImage:
-    if shutil.which("uv") is None or not BASE_PYTHON.is_file():
+    uv = uv_command()
+    if uv is None or not BASE_PYTHON.is_file():
         pytest.skip(f"needs uv and {BASE_PYTHON} (make setup)")
     root = tmp_path_factory.mktemp("image")
     context = build_context(tmp_path_factory.mktemp("context"))
@@ -276,7 +290,7 @@ def image(tmp_path_factory) -> RehearsedImage:
         if keyword == "COPY" and not rest.startswith("--from"):
             rehearse_copy(rest, context, workdir)
         elif keyword == "RUN":
-            rehearse_run(rest, rehearsed, uv_env)
+            rehearse_run(rest, rehearsed, uv, uv_env)
     return rehearsed
 
 
