@@ -199,10 +199,11 @@ def convert_saved_model(
     calibration = _as_one_batch(representative_inputs()) if quantization == "int8" else None
     with tempfile.TemporaryDirectory() as tmp:
         source = _with_constant_asset_paths(saved_model_dir, tmp)
-        flatbuffer = _try_convert(source, signature_key, quantization, calibration, False)
+        request = _Conversion(source, signature_key, quantization, calibration)
+        flatbuffer = _try_convert(request)
         select_tf_ops = flatbuffer is None
         if select_tf_ops:
-            flatbuffer = _try_convert(source, signature_key, quantization, calibration, True)
+            flatbuffer = _try_convert(dataclasses.replace(request, select_tf_ops=True))
     if flatbuffer is None:
         raise ValueError(f"{saved_model_dir}: needs ops that neither TFLite nor TF Select has")
     size = _write_bytes(output_path, flatbuffer)
@@ -288,55 +289,46 @@ def _check_quantization(quantization: str, representative_inputs: InputBatches |
         raise ValueError("quantization 'int8' needs representative_inputs to calibrate on")
 
 
-def _try_convert(
-    source: str,
-    signature_key: str,
-    quantization: str,
-    calibration: dict[str, np.ndarray] | None,
-    select_tf_ops: bool,
-) -> bytes | None:
+@dataclasses.dataclass(frozen=True)
+class _Conversion:
+    """One TFLite conversion of a SavedModel signature; pickled for the child process."""
+
+    saved_model_dir: str
+    signature_key: str
+    quantization: str
+    calibration: dict[str, np.ndarray] | None
+    select_tf_ops: bool = False
+
+
+def _try_convert(request: _Conversion) -> bytes | None:
     """The flatbuffer, or None if the graph needs ops outside the allowed op sets."""
-    if quantization == "int8":
-        return _convert_in_subprocess(
-            source, signature_key, quantization, calibration, select_tf_ops
-        )
+    if request.quantization == "int8":
+        return _convert_in_subprocess(request)
     try:
-        return _convert(source, signature_key, quantization, calibration, select_tf_ops)
+        return _convert(request)
     except ConverterError as error:
         if _needs_select_tf_ops(error):
             return None
         raise
 
 
-def _convert(
-    saved_model_dir: str,
-    signature_key: str,
-    quantization: str,
-    calibration: dict[str, np.ndarray] | None,
-    select_tf_ops: bool,
-) -> bytes:
+def _convert(request: _Conversion) -> bytes:
     converter = tf.lite.TFLiteConverter.from_saved_model(
-        saved_model_dir, signature_keys=[signature_key]
+        request.saved_model_dir, signature_keys=[request.signature_key]
     )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS] + (
-        [tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else []
+        [tf.lite.OpsSet.SELECT_TF_OPS] if request.select_tf_ops else []
     )
-    if quantization != "none":
+    if request.quantization != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization == "float16":
+    if request.quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantization == "int8":
-        converter.representative_dataset = lambda: iter([calibration])
+    if request.quantization == "int8":
+        converter.representative_dataset = lambda: iter([request.calibration])
     return converter.convert()
 
 
-def _convert_in_subprocess(
-    source: str,
-    signature_key: str,
-    quantization: str,
-    calibration: dict[str, np.ndarray] | None,
-    select_tf_ops: bool,
-) -> bytes | None:
+def _convert_in_subprocess(request: _Conversion) -> bytes | None:
     """``_convert`` in a child process, so that a converter crash is an exception.
 
     TF 2.16's int8 quantizer segfaults on some graphs (a Keras ``CategoryEncoding``
@@ -345,12 +337,10 @@ def _convert_in_subprocess(
     importable (it is installed with the project).
     """
     with tempfile.TemporaryDirectory() as tmp:
-        request, output = Path(tmp) / "request.pickle", Path(tmp) / "model.tflite"
-        request.write_bytes(
-            pickle.dumps((source, signature_key, quantization, calibration, select_tf_ops))
-        )
+        request_path, output = Path(tmp) / "request.pickle", Path(tmp) / "model.tflite"
+        request_path.write_bytes(pickle.dumps(request))
         child = subprocess.run(
-            [sys.executable, "-c", _CHILD_CODE, str(request), str(output)],
+            [sys.executable, "-c", _CHILD_CODE, str(request_path), str(output)],
             env={**os.environ, **keras_mode.ENVIRONMENT},
             capture_output=True,
             text=True,
@@ -365,18 +355,16 @@ def _convert_in_subprocess(
                 else f"failed (exit code {child.returncode})"
             )
             raise RuntimeError(
-                f"the TFLite converter ({quantization}) {how}:\n{child.stderr[-3000:]}"
+                f"the TFLite converter ({request.quantization}) {how}:\n{child.stderr[-3000:]}"
             )
         return output.read_bytes()
 
 
 def serve_conversion_request(request_path: str, output_path: str) -> int:
     """Child-process side of ``_convert_in_subprocess``; returns the exit code."""
-    source, signature_key, quantization, calibration, select_tf_ops = pickle.loads(
-        Path(request_path).read_bytes()
-    )
+    request = pickle.loads(Path(request_path).read_bytes())
     try:
-        flatbuffer = _convert(source, signature_key, quantization, calibration, select_tf_ops)
+        flatbuffer = _convert(request)
     except ConverterError as error:
         if _needs_select_tf_ops(error):
             return _EXIT_NEEDS_SELECT_TF_OPS
