@@ -108,13 +108,8 @@ def spec(spec_path) -> pipeline_spec_pb2.PipelineSpec:
 
 
 def parse_spec(path: Path) -> pipeline_spec_pb2.PipelineSpec:
-    """The PipelineSpec in ``path``, whether bare or wrapped in a Vertex PipelineJob."""
+    """The bare PipelineSpec in the package at ``path`` (what a KFP endpoint takes)."""
     raw, _ = read_package(path)
-    if "pipelineSpec" in raw:
-        job = json_format.ParseDict(raw, pipeline_spec_pb2.PipelineJob())
-        return json_format.ParseDict(
-            json_format.MessageToDict(job.pipeline_spec), pipeline_spec_pb2.PipelineSpec()
-        )
     return json_format.ParseDict(raw, pipeline_spec_pb2.PipelineSpec())
 
 

@@ -114,8 +114,7 @@ def rehearse(
             run.outputs[name] = resolve(executor["resolver"], artifacts, run.store)
             run.states[name] = RESOLVED
         elif "container" in executor:
-            values, legacy = parameter_inputs(task)
-            inputs = {"parameterValues": values, "parameters": legacy, "artifacts": artifacts}
+            inputs = {"parameterValues": parameter_inputs(task), "artifacts": artifacts}
             started = time.monotonic()
             run.outputs[name] = run_container_step(
                 name, component, executor["container"], inputs, run
@@ -169,27 +168,19 @@ def schema_title(artifact_type: dict) -> str:
     return yaml.safe_load(artifact_type["instanceSchema"])["title"]
 
 
-def parameter_inputs(task: dict) -> tuple[dict, dict]:
-    """The task's constant parameters as ExecutorInput ``parameterValues`` and ``parameters``.
+def parameter_inputs(task: dict) -> dict:
+    """The task's constant parameters as ExecutorInput ``parameterValues``.
 
-    A schema-2.0.0 constant (``constantValue``, KFP's own Value) goes into both fields, as in
-    TFX's own ExecutorInput fixtures: without ``--json_serialized_inputs_spec_args`` TFX's entry
-    point reads only ``parameters``. A schema-2.1.0 ``constant`` is a protobuf Value and goes
-    into ``parameterValues`` only (open-source KFP's driver resolves nothing else).
+    Schema 2.1.0 constants (``runtimeValue.constant``, a protobuf Value): the only form
+    open-source KFP's driver resolves, and the one ``compile_kubeflow`` writes.
     """
-    values, legacy = {}, {}
+    values = {}
     for name, spec in task.get("inputs", {}).get("parameters", {}).items():
         runtime = spec.get("runtimeValue", {})
-        if "constant" in runtime:
-            values[name] = runtime["constant"]
-        elif "constantValue" in runtime:
-            ((kind, value),) = runtime["constantValue"].items()
-            convert = {"intValue": int, "doubleValue": float, "stringValue": str}[kind]
-            values[name] = convert(value)
-            legacy[name] = {kind: value}
-        else:
-            raise ValueError(f"parameter {name!r}: only constants are rehearsed, got {spec}")
-    return values, legacy
+        if "constant" not in runtime:
+            raise ValueError(f"parameter {name!r}: only 2.1.0 constants are rehearsed, got {spec}")
+        values[name] = runtime["constant"]
+    return values
 
 
 def input_artifacts(task: dict, component: dict, run: Run) -> tuple[dict, list[str]]:
