@@ -6,15 +6,20 @@ UV_VERSION := 0.13.9
 PYTHON_VERSION := $(shell head -n1 .python-version)
 # pyenv's interpreter when present; otherwise any python3.10 on PATH.
 BASE_PYTHON := $(or $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(PYTHON_VERSION)/bin/python3.10),python3.10)
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv lives at one absolute path inside the repo, installed by BASE_PYTHON's pip: never a PATH lookup
+# (pyenv's shims answer differently from a directory without .python-version).
+UV_DIR := $(CURDIR)/.tools/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
 ARGS ?=
 
 .PHONY: setup run test test-unit lint clean setup-kubeflow setup-airflow test-orchestrators kubeflow-spec
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: uv.lock pyproject.toml .python-version
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+$(UV):
+	"$(BASE_PYTHON)" -m pip install --quiet --disable-pip-version-check --target "$(UV_DIR)" "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: uv.lock pyproject.toml .python-version | $(UV)
 	UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python "$(BASE_PYTHON)"
 	@touch $@
 
@@ -23,8 +28,7 @@ $(VENV)/.installed: uv.lock pyproject.toml .python-version
 setup-kubeflow: .venv-kubeflow/.installed
 setup-airflow: .venv-airflow/.installed
 
-.venv-kubeflow/.installed .venv-airflow/.installed: .venv-%/.installed: uv.lock pyproject.toml .python-version
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+.venv-kubeflow/.installed .venv-airflow/.installed: .venv-%/.installed: uv.lock pyproject.toml .python-version | $(UV)
 	UV_PROJECT_ENVIRONMENT=.venv-$* UV_PYTHON_DOWNLOADS=never $(UV) sync --frozen --python "$(BASE_PYTHON)" --group $*
 	@touch $@
 

@@ -228,16 +228,10 @@ def rehearse_copy(rest: str, context: Path, workdir: Path) -> None:
 
 
 def uv_command() -> list[str] | None:
-    """uv as the Makefile finds it: on PATH, else python3's ``uv`` module; None without it."""
-    if shutil.which("uv"):
-        return ["uv"]
-    python3 = shutil.which("python3")
-    if (
-        python3
-        and subprocess.run([python3, "-m", "uv", "--version"], capture_output=True).returncode == 0
-    ):
-        return [python3, "-m", "uv"]
-    return None
+    """uv where the Makefile installs it (one absolute path, no PATH lookup); None without it."""
+    version = re.search(r"^UV_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    uv = REPO / ".tools" / f"uv-{version.group(1)}" / "bin" / "uv"
+    return [str(uv)] if uv.is_file() else None
 
 
 def rehearse_run(rest: str, image: RehearsedImage, uv: list[str], uv_env: dict[str, str]) -> None:
