@@ -194,7 +194,7 @@ def _serve(cfg, host: str, port: int) -> int:
     if not cfg.serving_root.is_dir():
         print(f"nothing to serve: {cfg.serving_root} does not exist; run the pipeline first")
         return EXIT_RUN_FAILED
-    print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.pusher.model_name}")
+    print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.model_name}")
     run_server(cfg.serving_root, host=host, port=port)
     return EXIT_OK
 
@@ -208,7 +208,7 @@ def _rollback(cfg, to_version: int | None) -> int:
         print(f"rollback refused: {err}", file=sys.stderr)
         return EXIT_RUN_FAILED
     print(
-        f"{cfg.pusher.model_name}: now serving version {result.to_version} "
+        f"{cfg.model_name}: now serving version {result.to_version} "
         f"({_versions_phrase(result.moved)} moved to "
         f"{cfg.serving_model_dir / pusher.ROLLED_BACK_DIR})"
     )
@@ -228,7 +228,7 @@ def _versions(cfg) -> int:
     from components.serving_pusher import pusher
 
     served = pusher.served_versions(cfg.serving_model_dir)
-    print(f"{cfg.pusher.model_name} in {cfg.serving_model_dir}")
+    print(f"{cfg.model_name} in {cfg.serving_model_dir}")
     print(f"served     {', '.join(map(str, served)) or 'none'}")
     print(f"current    {served[-1] if served else 'none'}")
     for record in pusher.history(cfg.serving_model_dir):

@@ -1,7 +1,12 @@
 """Keys of the ``custom_config`` that ``pipeline/`` passes to Transform, Tuner and Trainer."""
 
-LABEL_CLASSES = "label_classes"
+# features.FeatureSpec.to_dict(): task, label, typed features, slices.
+FEATURE_SPEC = "feature_spec"
 HYPERPARAMETERS = "hyperparameters"
 TUNER_SEARCH = "tuner_search"
+# Batches per epoch; 0: one pass over the train split.
+STEPS_PER_EPOCH = "steps_per_epoch"
+# Validation batches per epoch; 0: one pass over the eval split.
+EVAL_STEPS = "eval_steps"
 # Digest of the components/ source: a code change invalidates the component's cache.
 CODE_DIGEST = "code_digest"

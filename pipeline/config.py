@@ -5,6 +5,7 @@ the file, never against the current directory. Any unknown key, wrong type or
 out-of-range value raises ``ConfigError`` with a one-line message naming the key.
 """
 
+import csv
 import dataclasses
 import datetime
 import hashlib
@@ -17,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
+from components import features
+from components.features import FeatureSpec
 from components.trainer.hparams import HyperParameters
 
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
@@ -24,6 +27,9 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 _KFP_CRON_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week
 _AIRFLOW_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
+# Top-level YAML keys that together make the feature spec.
+_SPEC_KEYS = ("task", "label", "features", "slices")
+_OPTION_ERROR = re.compile(r"^\w+: ")
 
 
 class ConfigError(ValueError):
@@ -46,16 +52,14 @@ class SplitBuckets:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the raw CSV lives and what the label means.
+    """Where the raw CSV lives and how it is split.
 
     Attributes:
         csv_dir: Directory of CSV files with a header row (CsvExampleGen input).
-        label_classes: Label values; a class's position is its integer id.
         splits: Hash-bucket weights of the train/eval/test splits.
     """
 
     csv_dir: Path
-    label_classes: tuple[str, ...]
     splits: SplitBuckets = SplitBuckets()
 
     def __post_init__(self) -> None:
@@ -69,10 +73,12 @@ class DataConfig:
             raise ValueError(
                 f"csv_dir: holds files ExampleGen would read as CSV: {', '.join(others)}"
             )
-        if len(self.label_classes) < 2 or len(set(self.label_classes)) != len(self.label_classes):
-            raise ValueError(
-                f"label_classes: needs two or more distinct values, got {list(self.label_classes)}"
-            )
+
+    def header(self) -> tuple[str, ...]:
+        """Column names of the first CSV file, read with a CSV parser (quotes, BOM)."""
+        first = min(p for p in self.csv_dir.iterdir() if p.suffix == ".csv")
+        with first.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+            return tuple(name.strip() for name in next(csv.reader(f), []))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,19 +103,19 @@ class TrainerConfig:
     """Training budget and hyperparameters.
 
     Attributes:
-        steps_per_epoch: Batches per Keras epoch; TFX train steps = epochs x this.
-        eval_steps: Validation batches evaluated after each epoch.
+        steps_per_epoch: Batches per Keras epoch; 0 (default): one pass over the train split.
+        eval_steps: Validation batches after each epoch; 0 (default): one pass over eval.
         hyperparameters: Used as they are, or as the Tuner's defaults when it is on.
     """
 
-    steps_per_epoch: int = 8
-    eval_steps: int = 4
+    steps_per_epoch: int = 0
+    eval_steps: int = 0
     hyperparameters: HyperParameters = HyperParameters()
 
     def __post_init__(self) -> None:
         for name in ("steps_per_epoch", "eval_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0 (0: one pass), got {getattr(self, name)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,22 +150,34 @@ class TunerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluatorConfig:
-    """Blessing thresholds (TFMA).
+    """Blessing thresholds (TFMA), per task.
 
     Attributes:
-        min_accuracy: Value threshold: the candidate's eval accuracy must reach this.
-        max_accuracy_drop: Change threshold: the candidate may trail the latest blessed
-            model's accuracy by at most this much (absolute, 0.01 = one point).
+        min_accuracy: Classification value threshold: eval accuracy must reach this.
+        max_accuracy_drop: Classification change threshold: the candidate may trail the
+            latest blessed model's accuracy by at most this much (absolute, 0.01 = one point).
+        error_metric: Regression: the gated error, ``mae``, ``rmse`` or ``mse`` (lower is better).
+        max_error: Regression value threshold: ``error_metric`` on eval must not exceed this
+            (label units; squared units for mse). Required for regression.
+        max_error_increase: Regression change threshold: the candidate's error may exceed the
+            latest blessed model's by at most this fraction of it (0.05 = 5 percent).
     """
 
     min_accuracy: float = 0.8
     max_accuracy_drop: float = 0.01
+    error_metric: Literal["mae", "rmse", "mse"] = "mae"
+    max_error: float | None = None
+    max_error_increase: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_accuracy <= 1:
             raise ValueError(f"min_accuracy: must be in [0, 1], got {self.min_accuracy}")
         if not 0 <= self.max_accuracy_drop <= 1:
             raise ValueError(f"max_accuracy_drop: must be in [0, 1], got {self.max_accuracy_drop}")
+        if self.max_error is not None and not self.max_error > 0:
+            raise ValueError(f"max_error: must be > 0, got {self.max_error}")
+        if not self.max_error_increase >= 0:
+            raise ValueError(f"max_error_increase: must be >= 0, got {self.max_error_increase}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,17 +215,19 @@ class PusherConfig:
 
     Attributes:
         model_name: Served model name; versions land in ``<serving root>/<model_name>/<version>/``.
+            Default: the pipeline's ``name``.
         serving_dir: The serving root (absolute, or relative to the config); default
             ``<work dir>/serving``.
         keep_versions: Versions kept in the model base path; older ones are deleted.
     """
 
-    model_name: str = "penguins"
+    model_name: str | None = None
     serving_dir: Path | None = None
     keep_versions: int = 5
 
     def __post_init__(self) -> None:
-        if not self.model_name or not self.model_name.replace("-", "").replace("_", "").isalnum():
+        name = self.model_name
+        if name is not None and not (name and name.replace("-", "").replace("_", "").isalnum()):
             raise ValueError(
                 f"model_name: letters, digits, '-' and '_' only, got {self.model_name!r}"
             )
@@ -379,12 +399,15 @@ class PipelineConfig:
     Attributes:
         name: Pipeline name in ML Metadata and under the pipeline root.
         work_dir: Holds pipeline root, ML Metadata, serving directory and run logs.
+        spec: Task, label, features and slices (top-level ``task``, ``label``,
+            ``features`` and ``slices`` in the YAML).
         source: The YAML file this was loaded from.
     """
 
     name: str
     work_dir: Path
     data: DataConfig
+    spec: FeatureSpec
     validation: ValidationConfig = ValidationConfig()
     trainer: TrainerConfig = TrainerConfig()
     tuner: TunerConfig = TunerConfig()
@@ -404,6 +427,19 @@ class PipelineConfig:
                 "kubeflow.schema_path: required when validation.schema_path is set "
                 "(the schema's path inside the image, or a URI)"
             )
+        if self.spec.is_regression and self.evaluator.max_error is None:
+            raise ValueError(
+                "evaluator.max_error: required for a regression task "
+                f"(the largest eval {self.evaluator.error_metric} that still blesses a model)"
+            )
+        text = self.spec.of_type("text")
+        if self.tflite.micro and text:
+            raise ValueError(
+                f"tflite.micro: the microcontroller model takes no text feature ({text[0].name})"
+            )
+        _check_columns(self.spec, self.data.header())
+        if self.validation.schema_path:
+            _check_schema(self.spec, self.validation.schema_path)
 
     @property
     def pipeline_root(self) -> Path:
@@ -418,8 +454,13 @@ class PipelineConfig:
         return self.pusher.serving_dir or self.work_dir / "serving"
 
     @property
+    def model_name(self) -> str:
+        """The served model's name: ``pusher.model_name``, else the pipeline's name."""
+        return self.pusher.model_name or self.name
+
+    @property
     def serving_model_dir(self) -> Path:
-        return self.serving_root / self.pusher.model_name
+        return self.serving_root / self.model_name
 
     @property
     def runs_dir(self) -> Path:
@@ -429,6 +470,41 @@ class PipelineConfig:
         """Short, stable digest of every setting (paths included)."""
         payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _check_columns(spec: FeatureSpec, header: tuple[str, ...]) -> None:
+    columns = set(header)
+    if spec.label.name not in columns:
+        raise ValueError(
+            f"label.name: no column {spec.label.name!r} in the CSV (columns: {', '.join(header)})"
+        )
+    for feature in spec.features:
+        if feature.name not in columns:
+            raise ValueError(
+                f"features.{feature.name}: no such column in the CSV (columns: {', '.join(header)})"
+            )
+
+
+def _check_schema(spec: FeatureSpec, schema_path: Path) -> None:
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
+    types = {f.name: f.type for f in schema.feature}
+    for key, name in [("label.name", spec.label.name)] + [
+        (f"features.{f.name}", f.name) for f in spec.features
+    ]:
+        if name not in types:
+            raise ValueError(f"{key}: {name!r} is not in the schema {schema_path}")
+    for feature in spec.of_type("numeric"):
+        if types[feature.name] == schema_pb2.BYTES:
+            raise ValueError(
+                f"features.{feature.name}: declared numeric, but the schema stores it as text"
+            )
+    if spec.is_regression and types[spec.label.name] == schema_pb2.BYTES:
+        raise ValueError(
+            f"label.name: a regression label must be numeric; {spec.label.name!r} is text"
+        )
 
 
 def _check_image(image: str) -> None:
@@ -468,6 +544,7 @@ def load_config(path: Path, work_dir: Path | None = None) -> PipelineConfig:
     if work_dir is not None:
         raw["work_dir"] = str(Path(work_dir).resolve())
     raw.setdefault("work_dir", "../work")
+    raw["spec"] = {key: raw.pop(key) for key in _SPEC_KEYS if key in raw}
     try:
         config = _build(PipelineConfig, raw, "", path.parent)
     except ConfigError as err:
@@ -519,6 +596,8 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(inner, value, key, base_dir)
+    if hint is FeatureSpec:
+        return _feature_spec(value)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key, base_dir)
     if origin is Literal:
@@ -540,6 +619,53 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
             raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
         return value
     raise ConfigError(f"{key}: unsupported setting type {hint}")
+
+
+def _feature_spec(raw: dict) -> FeatureSpec:
+    """The feature spec from the top-level ``task``, ``label``, ``features``, ``slices``."""
+    label = raw.get("label")
+    if label is None:
+        raise ConfigError("missing key 'label'")
+    if isinstance(label, str):
+        label = {"name": label}
+    if not isinstance(label, dict) or not isinstance(label.get("name"), str):
+        raise ConfigError("label: expected a mapping with 'name' (and 'classes' to classify)")
+    unknown = sorted(set(label) - {"name", "classes"})
+    if unknown:
+        raise ConfigError(f"unknown key 'label.{unknown[0]}'")
+    declared = raw.get("features")
+    if not isinstance(declared, dict) or not declared:
+        raise ConfigError("features: expected a mapping of column name -> type (or options)")
+    slices = raw.get("slices") or []
+    if not isinstance(slices, list) or not all(isinstance(s, str) for s in slices):
+        raise ConfigError("slices: expected a list of feature names")
+    try:
+        return FeatureSpec(
+            task=raw.get("task", features.CLASSIFICATION),
+            label=features.Label(label["name"], _label_classes(label.get("classes") or [])),
+            features=tuple(_feature(str(name), value) for name, value in declared.items()),
+            slices=tuple(slices),
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _label_classes(values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise ValueError("label.classes: expected a list of label values")
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"label.classes[{i}]: expected text or an integer, got {value!r}")
+    return tuple(str(v) for v in values)
+
+
+def _feature(name: str, declared: Any) -> features.Feature:
+    try:
+        return features.make_feature(name, declared)
+    except ValueError as err:
+        message = str(err)
+        separator = "." if _OPTION_ERROR.match(message) else ": "
+        raise ValueError(f"features.{name}{separator}{message}") from None
 
 
 def _has_no_default(field: dataclasses.Field) -> bool:

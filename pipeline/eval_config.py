@@ -1,4 +1,4 @@
-"""Typed config -> tfma.EvalConfig: metrics, slices and thresholds in one place."""
+"""Typed config -> tfma.EvalConfig: metrics, slices and thresholds in one place, per task."""
 
 import tensorflow_model_analysis as tfma
 
@@ -7,19 +7,64 @@ from components.trainer import export
 from pipeline.config import PipelineConfig
 
 ACCURACY = "sparse_categorical_accuracy"
+# TFMA metric names of the regression errors, by evaluator.error_metric.
+ERROR_METRICS = {
+    "mae": ("MeanAbsoluteError", "mean_absolute_error"),
+    "mse": ("MeanSquaredError", "mean_squared_error"),
+    "rmse": ("RootMeanSquaredError", "root_mean_squared_error"),
+}
 
 
 def build_eval_config(
     cfg: PipelineConfig, with_thresholds: bool = True, with_change_threshold: bool = True
 ) -> tfma.EvalConfig:
-    """Accuracy, per-class precision/recall/AUC, sliced overall, by island and by sex.
+    """The Evaluator's metrics, slices and blessing thresholds for the config's task.
+
+    Classification: example count, accuracy (gated), confusion matrix, and per class
+    precision, recall, F1 and AUC. Regression: example count, MAE, MSE and RMSE, one of
+    them gated (lower is better). Sliced overall and by each of ``slices``.
 
     Args:
-        cfg: Pipeline config; supplies the classes and the thresholds.
+        cfg: Pipeline config; supplies the spec and the thresholds.
         with_thresholds: False for scoring only (the held-out test split).
         with_change_threshold: False when the Evaluator is never given a baseline.
     """
-    accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
+    spec = cfg.spec
+    if spec.is_regression:
+        metrics_specs = _regression_metrics(cfg, with_thresholds, with_change_threshold)
+        prediction_key = export.PREDICTIONS
+    else:
+        metrics_specs = _classification_metrics(cfg, with_thresholds, with_change_threshold)
+        prediction_key = export.PROBABILITIES
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=export.SERVING_SIGNATURE,
+                prediction_key=prediction_key,
+                label_key=features.transformed_name(spec.label.name),
+                preprocessing_function_names=[export.TRANSFORM_SIGNATURE],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in spec.slices],
+        metrics_specs=metrics_specs,
+    )
+
+
+def _gated(class_name: str, threshold: tfma.MetricThreshold | None) -> tfma.MetricConfig:
+    metric = tfma.MetricConfig(class_name=class_name)
+    if threshold is not None:
+        # Gate on the overall slice only: a 10-example slice moves 10 points per error.
+        metric.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
+        )
+    return metric
+
+
+def _classification_metrics(
+    cfg: PipelineConfig, with_thresholds: bool, with_change_threshold: bool
+) -> list[tfma.MetricsSpec]:
+    threshold = None
     if with_thresholds:
         threshold = tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(
@@ -33,37 +78,42 @@ def build_eval_config(
                     absolute={"value": -cfg.evaluator.max_accuracy_drop},
                 )
             )
-        # Gate on the overall slice only: a 10-example slice moves 10 points per error.
-        accuracy.per_slice_thresholds.append(
-            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
-        )
     per_class = tfma.MetricsSpec(
-        binarize=tfma.BinarizationOptions(class_ids={"values": range(len(cfg.data.label_classes))}),
+        binarize=tfma.BinarizationOptions(class_ids={"values": range(cfg.spec.num_classes)}),
         metrics=[
-            tfma.MetricConfig(class_name="Precision"),
-            tfma.MetricConfig(class_name="Recall"),
-            tfma.MetricConfig(class_name="AUC"),
+            tfma.MetricConfig(class_name=name) for name in ("Precision", "Recall", "F1Score", "AUC")
         ],
     )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=export.SERVING_SIGNATURE,
-                prediction_key=export.PROBABILITIES,
-                label_key=features.transformed_name(features.LABEL_KEY),
-                preprocessing_function_names=[export.TRANSFORM_SIGNATURE],
+    overall = tfma.MetricsSpec(
+        metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            _gated("SparseCategoricalAccuracy", threshold),
+            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+        ]
+    )
+    return [overall, per_class]
+
+
+def _regression_metrics(
+    cfg: PipelineConfig, with_thresholds: bool, with_change_threshold: bool
+) -> list[tfma.MetricsSpec]:
+    gated_class, _ = ERROR_METRICS[cfg.evaluator.error_metric]
+    threshold = None
+    if with_thresholds:
+        threshold = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                upper_bound={"value": cfg.evaluator.max_error}
             )
-        ],
-        slicing_specs=[tfma.SlicingSpec()]
-        + [tfma.SlicingSpec(feature_keys=[key]) for key in features.SLICE_FEATURE_KEYS],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    accuracy,
-                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ]
-            ),
-            per_class,
-        ],
-    )
+        )
+        if with_change_threshold:
+            threshold.change_threshold.CopyFrom(
+                tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                    relative={"value": cfg.evaluator.max_error_increase},
+                )
+            )
+    metrics = [tfma.MetricConfig(class_name="ExampleCount")] + [
+        _gated(class_name, threshold if class_name == gated_class else None)
+        for class_name, _ in ERROR_METRICS.values()
+    ]
+    return [tfma.MetricsSpec(metrics=metrics)]

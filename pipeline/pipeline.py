@@ -21,7 +21,7 @@ RUN_FN = "components.trainer.run.run_fn"
 TUNER_FN = "components.trainer.tuner.tuner_fn"
 
 _COMPONENTS_DIR = Path(components.__file__).parent
-_SHARED_CODE = ("features.py", "custom_config.py", "keras_mode.py")
+_SHARED_CODE = ("features", "custom_config.py", "keras_mode.py")
 _TRANSFORM_CODE = (*_SHARED_CODE, "transform")
 _TRAINER_CODE = (*_SHARED_CODE, "trainer")
 
@@ -73,7 +73,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={
-            config_keys.LABEL_CLASSES: list(cfg.data.label_classes),
+            config_keys.FEATURE_SPEC: cfg.spec.to_dict(),
             config_keys.CODE_DIGEST: code_digest(_TRANSFORM_CODE),
         },
     )
@@ -85,10 +85,12 @@ def create_pipeline(
     nodes.append(transform)
 
     trainer_config = _trainer_custom_config(cfg)
+    # Steps per epoch reach run_fn in custom_config (0: one pass over the split, counted
+    # there); TrainArgs/EvalArgs carry them too when they are fixed.
     train_args = tfx.proto.TrainArgs(
-        num_steps=cfg.trainer.steps_per_epoch * cfg.trainer.hyperparameters.epochs
+        num_steps=cfg.trainer.steps_per_epoch * cfg.trainer.hyperparameters.epochs or None
     )
-    eval_args = tfx.proto.EvalArgs(num_steps=cfg.trainer.eval_steps)
+    eval_args = tfx.proto.EvalArgs(num_steps=cfg.trainer.eval_steps or None)
     hyperparameters = None
     if cfg.tuner.enabled:
         tuner = tfx.components.Tuner(
@@ -96,7 +98,7 @@ def create_pipeline(
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             train_args=tfx.proto.TrainArgs(
-                num_steps=cfg.trainer.steps_per_epoch * cfg.tuner.epochs
+                num_steps=cfg.trainer.steps_per_epoch * cfg.tuner.epochs or None
             ),
             eval_args=eval_args,
             custom_config={**trainer_config, config_keys.TUNER_SEARCH: _tuner_search(cfg)},
@@ -144,6 +146,7 @@ def create_pipeline(
                 accuracy_tolerance=cfg.tflite.accuracy_tolerance,
                 micro=cfg.tflite.micro,
                 representative_examples=cfg.tflite.representative_examples,
+                label=cfg.spec.label.name,
             ).with_id(TFLITE_CONVERTER_ID)
             tflite_model = tflite_converter.outputs["tflite_model"]
             nodes.append(tflite_converter)
@@ -153,7 +156,7 @@ def create_pipeline(
             examples=example_gen.outputs["examples"],
             tflite_model=tflite_model,
             serving_root=where.serving_root,
-            model_name=cfg.pusher.model_name,
+            model_name=cfg.model_name,
             keep_versions=cfg.pusher.keep_versions,
         ).with_id(PUSHER_ID)
     nodes += [pusher, test_evaluator]
@@ -260,8 +263,10 @@ def code_digest(relative_paths: tuple[str, ...]) -> str:
 
 def _trainer_custom_config(cfg: PipelineConfig) -> dict:
     return {
-        config_keys.LABEL_CLASSES: list(cfg.data.label_classes),
+        config_keys.FEATURE_SPEC: cfg.spec.to_dict(),
         config_keys.HYPERPARAMETERS: cfg.trainer.hyperparameters.to_dict(),
+        config_keys.STEPS_PER_EPOCH: cfg.trainer.steps_per_epoch,
+        config_keys.EVAL_STEPS: cfg.trainer.eval_steps,
         config_keys.CODE_DIGEST: code_digest(_TRAINER_CODE),
     }
 

@@ -12,10 +12,12 @@ from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
-from pipeline.eval_config import ACCURACY
+from pipeline.eval_config import ACCURACY, ERROR_METRICS
 from pipeline.local_run import RunOutcome
 
-_PER_CLASS_METRICS = ("precision", "recall", "auc")
+_PER_CLASS_METRICS = ("precision", "recall", "f1_score", "auc")
+# Regression errors as TFMA names them -> as the summary shows them.
+_ERRORS = {tfma_name: short for short, (_, tfma_name) in ERROR_METRICS.items()}
 _CANDIDATE, _BASELINE = "candidate", "baseline"
 
 
@@ -24,15 +26,20 @@ class SplitMetrics:
     """Overall (unsliced) TFMA metrics of one split.
 
     Attributes:
-        per_class: Class name -> {precision, recall, auc}.
+        accuracy: Classification accuracy; None for regression.
+        per_class: Class name -> {precision, recall, f1_score, auc}.
         baseline_accuracy: The baseline model's accuracy when one was compared.
+        errors: Regression: {mae, mse, rmse} in label units (mse squared).
+        baseline_errors: The baseline model's errors when one was compared.
     """
 
     split: str
     example_count: int
-    accuracy: float
+    accuracy: float | None
     per_class: dict[str, dict[str, float]]
     baseline_accuracy: float | None = None
+    errors: dict[str, float] = dataclasses.field(default_factory=dict)
+    baseline_errors: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +101,8 @@ def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSu
         outcome=_outcome(outcome, blessed, bool(push)),
         error=None if outcome.error is None else _one_line(outcome.error),
         anomalies=[dataclasses.asdict(a) for a in anomalies],
-        eval_metrics=_split_metrics(evaluation, "eval", cfg.data.label_classes),
-        test_metrics=_split_metrics(test_evaluation, "test", cfg.data.label_classes),
+        eval_metrics=_split_metrics(evaluation, "eval", cfg.spec.label.classes),
+        test_metrics=_split_metrics(test_evaluation, "test", cfg.spec.label.classes),
         blessed=blessed,
         blessing_failures=_blessing_failures(evaluation) if blessed is False else [],
         pushed_version=push.get("pushed_version"),
@@ -116,7 +123,10 @@ def _properties(artifact) -> dict[str, Any]:
 def read_split_metrics(
     evaluation_uri: str, split: str, label_classes: tuple[str, ...]
 ) -> SplitMetrics | None:
-    """The unsliced metrics TFMA wrote for ``split`` under an evaluation artifact."""
+    """The unsliced metrics TFMA wrote for ``split`` under an evaluation artifact.
+
+    ``label_classes`` is empty for a regression model, whose errors are read instead.
+    """
     values: dict[tuple[str, str, int | None], float] = {}
     for metrics in tfma.load_metrics(evaluation_uri):
         if metrics.slice_key.single_slice_keys:
@@ -129,11 +139,32 @@ def read_split_metrics(
             values[(key.model_name or _CANDIDATE, key.name, class_id)] = (
                 item.value.double_value.value
             )
+    example_count = int(values.get((_CANDIDATE, "example_count", None), 0))
+    if not label_classes:
+        errors = {
+            short: values[(_CANDIDATE, name, None)]
+            for name, short in _ERRORS.items()
+            if (_CANDIDATE, name, None) in values
+        }
+        if not errors:
+            return None
+        return SplitMetrics(
+            split=split,
+            example_count=example_count,
+            accuracy=None,
+            per_class={},
+            errors=errors,
+            baseline_errors={
+                short: values[(_BASELINE, name, None)]
+                for name, short in _ERRORS.items()
+                if (_BASELINE, name, None) in values
+            },
+        )
     if (_CANDIDATE, ACCURACY, None) not in values:
         return None
     return SplitMetrics(
         split=split,
-        example_count=int(values.get((_CANDIDATE, "example_count", None), 0)),
+        example_count=example_count,
         accuracy=values[(_CANDIDATE, ACCURACY, None)],
         per_class={
             name: {
@@ -179,6 +210,16 @@ def format_summary(summary: RunSummary) -> str:
 
 
 def _format_metrics(m: SplitMetrics) -> str:
+    if m.accuracy is None:
+        line = f"{m.split:<10} " + "  ".join(f"{k} {v:.4g}" for k, v in m.errors.items())
+        line += f" on {m.example_count} examples"
+        if m.baseline_errors:
+            line += (
+                " (baseline "
+                + "  ".join(f"{k} {v:.4g}" for k, v in m.baseline_errors.items())
+                + ")"
+            )
+        return line
     line = f"{m.split:<10} accuracy {m.accuracy:.3f} on {m.example_count} examples"
     if m.baseline_accuracy is not None:
         line += f" (baseline {m.baseline_accuracy:.3f})"
@@ -236,13 +277,20 @@ def describe_failure(failure) -> str:
     key, threshold = failure.metric_key, failure.metric_threshold
     value = failure.metric_value.double_value.value
     if key.is_diff:
-        allowed = threshold.change_threshold.absolute.value
+        change = threshold.change_threshold
+        if change.HasField("relative"):
+            return (
+                f"{key.name} changed by {value:+.4g} against the baseline; the change "
+                f"threshold allows {change.relative.value:+.1%} of the baseline's value"
+            )
         return (
             f"{key.name} changed by {value:+.3f} against the baseline; "
-            f"the change threshold allows {allowed:+.3f}"
+            f"the change threshold allows {change.absolute.value:+.3f}"
         )
-    bound = threshold.value_threshold.lower_bound.value
-    return f"{key.name} {value:.3f} is below the value threshold {bound:.3f}"
+    bounds = threshold.value_threshold
+    if bounds.HasField("upper_bound"):
+        return f"{key.name} {value:.4g} is above the value threshold {bounds.upper_bound.value:.4g}"
+    return f"{key.name} {value:.3f} is below the value threshold {bounds.lower_bound.value:.3f}"
 
 
 def _first(outputs: dict, key: str):

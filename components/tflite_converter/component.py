@@ -18,7 +18,6 @@ TFLITE_FILE = os.path.join("Format-Serving", "tflite")
 MICRO_DIR = "micro"
 EVAL_SPLIT = "eval"
 TRAIN_SPLIT = "train"
-LABEL = features.transformed_name(features.LABEL_KEY)
 
 
 @tfx.dsl.components.component
@@ -31,15 +30,17 @@ def TFLiteConverter(
     accuracy_tolerance: tfx.dsl.components.Parameter[float] = 0.01,
     micro: tfx.dsl.components.Parameter[bool] = False,
     representative_examples: tfx.dsl.components.Parameter[int] = 100,
+    label: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Converts ``model``'s ``serving_raw`` signature and scores it against the SavedModel.
 
     ``tflite_blessed`` is 1 only when the TFLite model's eval accuracy trails the
-    SavedModel's by at most ``accuracy_tolerance``.
+    SavedModel's by at most ``accuracy_tolerance``. ``label`` names the label column.
     """
     saved_model_dir = path_utils.serving_model_path(model.uri)
+    input_dtypes = converter.raw_input_dtypes(saved_model_dir)
     train = read_serialized_examples(examples.uri, TRAIN_SPLIT, representative_examples)
-    train_inputs = converter.dense_inputs_from_examples(train)
+    train_inputs = converter.dense_inputs_from_examples(train, input_dtypes)
     result = converter.convert_saved_model(
         saved_model_dir,
         os.path.join(tflite_model.uri, TFLITE_FILE),
@@ -50,8 +51,10 @@ def TFLiteConverter(
     report = converter.check_parity(
         saved_model_dir,
         result.path,
-        converter.dense_inputs_from_examples(evaluation),
-        converter.transformed_features(saved_model_dir, evaluation)[LABEL],
+        converter.dense_inputs_from_examples(evaluation, input_dtypes),
+        converter.transformed_features(saved_model_dir, evaluation)[
+            features.transformed_name(label)
+        ],
     )
     for name, value in report.as_properties().items():
         if isinstance(value, int):

@@ -415,26 +415,38 @@ def _read_bytes(path: str) -> bytes:
         return handle.read()
 
 
-def dense_inputs_from_examples(serialized: Sequence[bytes]) -> dict[str, np.ndarray]:
+def raw_input_dtypes(
+    saved_model_dir: str, signature_key: str = export.RAW_SIGNATURE
+) -> dict[str, tf.DType]:
+    """Input name -> dtype of the SavedModel's dense per-feature signature."""
+    signature = tf.saved_model.load(saved_model_dir).signatures[signature_key]
+    return {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
+
+
+def dense_inputs_from_examples(
+    serialized: Sequence[bytes], input_dtypes: Mapping[str, tf.DType]
+) -> dict[str, np.ndarray]:
     """Serialized raw tf.Examples -> the dense per-feature arrays ``serving_raw`` takes.
 
-    A numeric feature becomes float32 whatever type the example stores it as, NaN when
-    absent; a categorical one becomes bytes (object array), b"" when absent.
+    A float input becomes float32 whatever type the example stores it as, NaN when
+    absent; a string input becomes bytes (object array; numbers by their decimal text),
+    b"" when absent.
 
     Args:
         serialized: Serialized tf.Example protos with at most one value per feature.
+        input_dtypes: The signature's inputs (``raw_input_dtypes``).
 
     Returns:
         Feature key -> array of shape [len(serialized)].
     """
     parsed = [tf.train.Example.FromString(record).features.feature for record in serialized]
     dense = {}
-    for key in features.NUMERIC_FEATURE_KEYS:
+    for key, dtype in input_dtypes.items():
         values = [_single_value(feature_map, key) for feature_map in parsed]
-        dense[key] = np.array([math.nan if v is None else float(v) for v in values], np.float32)
-    for key in features.CATEGORICAL_FEATURE_KEYS:
-        values = [_single_value(feature_map, key) for feature_map in parsed]
-        dense[key] = np.array([_as_bytes(v) for v in values], dtype=object)
+        if dtype == tf.string:
+            dense[key] = np.array([_as_bytes(v) for v in values], dtype=object)
+        else:
+            dense[key] = np.array([math.nan if v is None else float(v) for v in values], np.float32)
     return dense
 
 
@@ -448,15 +460,13 @@ def transformed_features(
 
 
 def label_ids_from_examples(
-    serialized: Sequence[bytes], label_classes: Sequence[str]
+    serialized: Sequence[bytes], label_key: str, label_classes: Sequence[str]
 ) -> np.ndarray:
-    """Each example's label as its index in ``label_classes``; -1 if absent or unknown."""
+    """Each example's ``label_key`` as its index in ``label_classes``; -1 if absent or unknown."""
     ids = {name: i for i, name in enumerate(label_classes)}
     labels = []
     for record in serialized:
-        value = _single_value(
-            tf.train.Example.FromString(record).features.feature, features.LABEL_KEY
-        )
+        value = _single_value(tf.train.Example.FromString(record).features.feature, label_key)
         labels.append(-1 if value is None else ids.get(_as_bytes(value).decode(), -1))
     return np.array(labels, dtype=np.int64)
 
@@ -692,10 +702,7 @@ def _input_of(layer: tf.keras.layers.Layer) -> Any:
 
 
 def _raw_key(transformed: str) -> str:
-    for key in features.FEATURE_KEYS:
-        if features.transformed_name(key) == transformed:
-            return key
-    raise ValueError(f"model input {transformed!r} is no transformed feature")
+    return features.raw_name(transformed)
 
 
 def micro_vector_model(model: tf.keras.Model) -> tf.keras.Model:
@@ -991,7 +998,7 @@ def _probe(
 
     Every other feature is absent, or empty if the raw spec requires it.
     """
-    spec = {k: tft_output.raw_feature_spec()[k] for k in features.FEATURE_KEYS}
+    spec = tft_output.raw_feature_spec()
     records = [_probe_example(spec, key, value).SerializeToString() for value in values]
     transformed = tft_output.transform_features_layer()(tf.io.parse_example(records, spec))
     return transformed[features.transformed_name(key)].numpy().astype(np.float64)

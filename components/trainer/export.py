@@ -8,47 +8,52 @@ from components import features
 SERVING_SIGNATURE = "serving_default"
 RAW_SIGNATURE = "serving_raw"
 TRANSFORM_SIGNATURE = "transform_features"
+# Classification outputs: [batch, classes] float32, [batch] int64, [batch] string.
 PROBABILITIES = "probabilities"
+CLASS_IDS = "class_ids"
+CLASSES = "classes"
+# Regression output: [batch] float32 in the label's units.
+PREDICTIONS = "predictions"
 
 
 def export_serving_model(
     model: tf.keras.Model,
     tf_transform_output: tft.TFTransformOutput,
-    label_classes: list[str],
+    spec: features.FeatureSpec,
     export_dir: str,
 ) -> None:
     """Saves ``model`` with the Transform graph attached.
 
-    ``serving_default`` takes serialized raw tf.Examples (``examples``) and returns
-    ``probabilities``, ``class_ids`` and ``classes``. ``serving_raw`` returns the same
-    from one dense tensor per raw feature (float32 with NaN for a missing number,
-    string with "" for a missing category): the form TFLite converts and the REST
-    server feeds. ``transform_features`` returns the transformed features, label
-    included, which TFMA uses to read labels.
+    ``serving_default`` takes serialized raw tf.Examples (``examples``) and returns, for
+    classification, ``probabilities``, ``class_ids`` and ``classes``; for regression,
+    ``predictions``. ``serving_raw`` returns the same from one dense tensor per raw
+    feature (``dense_input_signature``): the form TFLite converts and the REST server
+    feeds. ``transform_features`` returns the transformed features, label included,
+    which TFMA uses to read labels.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
-    input_spec = {key: raw_spec[key] for key in features.FEATURE_KEYS}
-    labelled_spec = {**input_spec, features.LABEL_KEY: raw_spec[features.LABEL_KEY]}
-    class_names = tf.constant(label_classes)
+    input_spec = {name: raw_spec[name] for name in spec.feature_names}
+    labelled_spec = {**input_spec, spec.label.name: raw_spec[spec.label.name]}
+    class_names = tf.constant(list(spec.label.classes) or [""])
 
     def predict(raw_features):
         transformed = model.tft_layer(raw_features)
-        probabilities = model(
-            {name: transformed[name] for name in model.input_names}, training=False
-        )
-        class_ids = tf.argmax(probabilities, axis=1)
+        outputs = model({name: transformed[name] for name in model.input_names}, training=False)
+        if spec.is_regression:
+            return {PREDICTIONS: outputs}
+        class_ids = tf.argmax(outputs, axis=1)
         return {
-            PROBABILITIES: probabilities,
-            "class_ids": class_ids,
-            "classes": tf.gather(class_names, class_ids),
+            PROBABILITIES: outputs,
+            CLASS_IDS: class_ids,
+            CLASSES: tf.gather(class_names, class_ids),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(examples):
         return predict(tf.io.parse_example(examples, input_spec))
 
-    @tf.function(input_signature=[dense_input_signature()])
+    @tf.function(input_signature=[dense_input_signature(spec)])
     def serve_raw(dense):
         return predict(raw_from_dense(dense, input_spec))
 
@@ -67,14 +72,13 @@ def export_serving_model(
     )
 
 
-def dense_input_signature() -> dict[str, tf.TensorSpec]:
-    """One rank-1 tensor per raw feature: float32 (NaN = missing) or string ("" = missing)."""
-    spec = {}
-    for key in features.NUMERIC_FEATURE_KEYS:
-        spec[key] = tf.TensorSpec([None], tf.float32, name=key)
-    for key in features.CATEGORICAL_FEATURE_KEYS:
-        spec[key] = tf.TensorSpec([None], tf.string, name=key)
-    return spec
+def dense_input_signature(spec: features.FeatureSpec) -> dict[str, tf.TensorSpec]:
+    """One rank-1 tensor per raw feature, as its type declares: numeric float32 (NaN =
+    missing), categorical and text string ("" = missing)."""
+    return {
+        feature.name: features.type_module(feature.type).serving_spec(feature)
+        for feature in spec.features
+    }
 
 
 def raw_from_dense(dense: dict[str, tf.Tensor], raw_spec: dict) -> dict[str, tf.Tensor]:
@@ -84,6 +88,9 @@ def raw_from_dense(dense: dict[str, tf.Tensor], raw_spec: dict) -> dict[str, tf.
         spec = raw_spec[key]
         if value.dtype == tf.string:
             present = tf.not_equal(value, "")
+            if spec.dtype != tf.string:  # an integer-coded category, say
+                number = tf.strings.to_number(tf.where(present, value, "0"), tf.float64)
+                value = tf.cast(tf.round(number) if spec.dtype.is_integer else number, spec.dtype)
         else:
             present = tf.logical_not(tf.math.is_nan(value))
             value = tf.round(value) if spec.dtype.is_integer else value

@@ -1,67 +1,84 @@
-"""Pure Keras model builder: knows feature names and sizes, nothing of TFX."""
+"""Pure Keras model builder: one encoder per feature type, one head per task; no TFX."""
 
 from collections.abc import Mapping
 
 import tensorflow as tf
 
 from components import features
+from components.features.layers import OneHot
 from components.trainer.hparams import HyperParameters
 
+__all__ = ["BinaryProbabilities", "OneHot", "build_model"]
 
-@tf.keras.utils.register_keras_serializable(package="penguins")
-class OneHot(tf.keras.layers.Layer):
-    """One-hot of integer ids via ``tf.one_hot``.
 
-    Keras' CategoryEncoding lowers to DenseBincount, a TF Select op that also crashes
-    TF 2.16's int8 TFLite converter; ``tf.one_hot`` is a TFLite builtin.
-    """
+@tf.keras.utils.register_keras_serializable(package="features")
+class BinaryProbabilities(tf.keras.layers.Layer):
+    """[batch, 1] sigmoid output p -> [batch, 2] probabilities [1 - p, p]."""
 
-    def __init__(self, num_tokens: int, **kwargs):
-        super().__init__(**kwargs)
-        self.num_tokens = num_tokens
-
-    def call(self, ids: tf.Tensor) -> tf.Tensor:
-        # The reshape pins the rank: converted to TFLite, a vocabulary lookup's output
-        # has unknown rank and a batch of one collapsed to a scalar before Concatenate.
-        return tf.one_hot(tf.reshape(ids, [-1]), self.num_tokens, dtype=tf.float32)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "num_tokens": self.num_tokens}
+    def call(self, positive: tf.Tensor) -> tf.Tensor:
+        return tf.concat([1.0 - positive, positive], axis=1)
 
 
 def build_model(
-    hparams: HyperParameters, vocabulary_sizes: Mapping[str, int], num_classes: int
+    hparams: HyperParameters,
+    spec: features.FeatureSpec,
+    vocabulary_sizes: Mapping[str, int],
+    label_mean_std: tuple[float, float] = (0.0, 1.0),
 ) -> tf.keras.Model:
-    """A compiled feed-forward classifier over the transformed features.
+    """A compiled feed-forward model over the transformed features.
 
     Args:
         hparams: Layer widths, dropout and learning rate.
-        vocabulary_sizes: Categorical feature key -> vocabulary size, OOV buckets included.
-        num_classes: Width of the softmax output.
+        spec: The feature spec: encoders by feature type, head by task.
+        vocabulary_sizes: Feature name -> model ids (OOV and padding included) for
+            every feature whose type encodes ids.
+        label_mean_std: Regression only: the train label's mean and standard deviation;
+            the linear head predicts in standard units and is rescaled by them.
 
     Returns:
-        A model whose inputs are keyed by ``features.transformed_name`` and whose output
-        is per-class probabilities of shape [batch, num_classes].
+        A model whose inputs are keyed by ``features.transformed_name``. Classification:
+        probabilities [batch, num_classes] (binary: a sigmoid unit as [1 - p, p]).
+        Regression: predicted values [batch] in the label's units.
     """
     inputs, encoded = {}, []
-    for key in features.NUMERIC_FEATURE_KEYS:
-        name = features.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(), name=name, dtype=tf.float32)
-        encoded.append(tf.keras.layers.Reshape((1,))(inputs[name]))
-    for key in features.CATEGORICAL_FEATURE_KEYS:
-        name = features.transformed_name(key)
-        inputs[name] = tf.keras.Input(shape=(), name=name, dtype=tf.int64)
-        encoded.append(OneHot(vocabulary_sizes[key])(inputs[name]))
-    hidden = tf.keras.layers.Concatenate()(encoded)
+    for feature in spec.features:
+        module = features.type_module(feature.type)
+        name = features.transformed_name(feature.name)
+        inputs[name] = module.model_input(feature)
+        encoded.append(module.encode(inputs[name], feature, vocabulary_sizes.get(feature.name, 0)))
+    hidden = encoded[0] if len(encoded) == 1 else tf.keras.layers.Concatenate()(encoded)
     for units in hparams.hidden_units:
         hidden = tf.keras.layers.Dense(units, activation="relu")(hidden)
         if hparams.dropout:
             hidden = tf.keras.layers.Dropout(hparams.dropout)(hidden)
-    probabilities = tf.keras.layers.Dense(num_classes, activation="softmax")(hidden)
-    model = tf.keras.Model(inputs=inputs, outputs=probabilities)
+    outputs, loss, metrics = _head(hidden, spec, label_mean_std)
+    model = tf.keras.Model(inputs=inputs, outputs=outputs)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(hparams.learning_rate),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        optimizer=tf.keras.optimizers.Adam(hparams.learning_rate), loss=loss, metrics=metrics
     )
     return model
+
+
+def _head(hidden: tf.Tensor, spec: features.FeatureSpec, label_mean_std: tuple[float, float]):
+    if spec.is_regression:
+        mean, std = label_mean_std
+        standard = tf.keras.layers.Dense(1)(hidden)
+        value = tf.keras.layers.Rescaling(scale=std or 1.0, offset=mean)(standard)
+        return (
+            tf.keras.layers.Reshape(())(value),
+            tf.keras.losses.MeanSquaredError(),
+            [
+                tf.keras.metrics.MeanAbsoluteError(name="mae"),
+                tf.keras.metrics.RootMeanSquaredError(name="rmse"),
+            ],
+        )
+    if spec.is_binary:
+        positive = tf.keras.layers.Dense(1, activation="sigmoid")(hidden)
+        probabilities = BinaryProbabilities()(positive)
+    else:
+        probabilities = tf.keras.layers.Dense(spec.num_classes, activation="softmax")(hidden)
+    return (
+        probabilities,
+        tf.keras.losses.SparseCategoricalCrossentropy(),
+        [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )

@@ -1,12 +1,13 @@
 """``run_fn``: the Trainer's entry point, a thin orchestrator over data, model and export."""
 
 import json
+import math
 import os
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import custom_config, keras_mode
+from components import custom_config, features, keras_mode
 from components.trainer import data, export, tuner
 from components.trainer.hparams import HyperParameters
 from components.trainer.model import build_model
@@ -15,37 +16,45 @@ HISTORY_FILE = "history.json"
 
 
 def run_fn(fn_args) -> None:
-    """Trains the classifier and exports it with raw-example serving signatures.
+    """Trains the model the feature spec describes and exports its serving signatures.
 
     Hyperparameters come from the Tuner's best set when one is wired in, otherwise
-    from ``custom_config``. TensorBoard logs and ``history.json`` (per-epoch loss and
-    accuracy) go to the model-run artifact.
+    from ``custom_config``. An epoch is one pass over the train split unless
+    ``steps_per_epoch`` is set. TensorBoard logs and ``history.json`` (per-epoch
+    metrics) go to the model-run artifact.
     """
     keras_mode.require_legacy_keras()
-    hparams = HyperParameters.from_dict(fn_args.custom_config[custom_config.HYPERPARAMETERS])
+    config = fn_args.custom_config
+    spec = features.FeatureSpec.from_dict(config[custom_config.FEATURE_SPEC])
+    hparams = HyperParameters.from_dict(config[custom_config.HYPERPARAMETERS])
     if fn_args.hyperparameters:
         hparams = tuner.apply_tuned(hparams, fn_args.hyperparameters)
-    label_classes = list(fn_args.custom_config[custom_config.LABEL_CLASSES])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    steps, eval_steps = data.epoch_steps(
+        fn_args.train_files, fn_args.eval_files, config, hparams.batch_size
+    )
 
-    model = build_model(hparams, data.vocabulary_sizes(tf_transform_output), len(label_classes))
+    def dataset(files):
+        return data.input_fn(
+            files, fn_args.data_accessor, tf_transform_output, hparams.batch_size, spec
+        )
+
+    train = dataset(fn_args.train_files)
+    label_mean_std = data.label_mean_std(train) if spec.is_regression else (0.0, 1.0)
+    model = build_model(
+        hparams, spec, data.vocabulary_sizes(tf_transform_output, spec), label_mean_std
+    )
     history = model.fit(
-        data.input_fn(
-            fn_args.train_files, fn_args.data_accessor, tf_transform_output, hparams.batch_size
-        ),
-        steps_per_epoch=max(1, fn_args.train_steps // hparams.epochs),
+        train,
+        steps_per_epoch=steps,
         epochs=hparams.epochs,
-        validation_data=data.input_fn(
-            fn_args.eval_files, fn_args.data_accessor, tf_transform_output, hparams.batch_size
-        ),
-        validation_steps=fn_args.eval_steps,
+        validation_data=dataset(fn_args.eval_files),
+        validation_steps=eval_steps,
         callbacks=training_callbacks(hparams, fn_args.model_run_dir),
         verbose=2,
     )
-    _write_history(history.history, hparams, fn_args.model_run_dir)
-    export.export_serving_model(
-        model, tf_transform_output, label_classes, fn_args.serving_model_dir
-    )
+    _write_history(history.history, hparams, steps, fn_args.model_run_dir)
+    export.export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
 
 
 def training_callbacks(hparams: HyperParameters, log_dir: str) -> list[tf.keras.callbacks.Callback]:
@@ -61,11 +70,18 @@ def training_callbacks(hparams: HyperParameters, log_dir: str) -> list[tf.keras.
     ]
 
 
-def _write_history(history: dict, hparams: HyperParameters, model_run_dir: str) -> None:
+def _write_history(history: dict, hparams: HyperParameters, steps: int, model_run_dir: str) -> None:
     record = {
         "hyperparameters": hparams.to_dict(),
+        "steps_per_epoch": steps,
         "epochs_run": len(history.get("loss", [])),
-        "history": {k: [float(v) for v in values] for k, values in history.items()},
+        "history": {k: [_finite(v) for v in values] for k, values in history.items()},
     }
     with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), "w") as f:
-        f.write(json.dumps(record, indent=2))
+        f.write(json.dumps(record, indent=2, allow_nan=False))
+
+
+def _finite(value: float) -> float | None:
+    """A float for JSON; None (null) for NaN or infinity, which strict JSON cannot hold."""
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -8,7 +8,7 @@ import keras_tuner
 import tensorflow_transform as tft
 from tfx.components.tuner.component import TunerFnResult
 
-from components import custom_config, keras_mode
+from components import custom_config, features, keras_mode
 from components.trainer import data
 from components.trainer.hparams import HyperParameters
 from components.trainer.model import build_model
@@ -42,22 +42,33 @@ def apply_tuned(base: HyperParameters, tuned: Mapping[str, Any]) -> HyperParamet
     )
 
 
+def objective(spec: features.FeatureSpec) -> keras_tuner.Objective:
+    """Validation accuracy (higher is better), or validation MAE for regression."""
+    if spec.is_regression:
+        return keras_tuner.Objective("val_mae", direction="min")
+    return keras_tuner.Objective("val_accuracy", direction="max")
+
+
 def tuner_fn(fn_args) -> TunerFnResult:
     """Builds the keras-tuner search the TFX Tuner component runs."""
     keras_mode.require_legacy_keras()
     config = fn_args.custom_config
     base = HyperParameters.from_dict(config[custom_config.HYPERPARAMETERS])
     search = config[custom_config.TUNER_SEARCH]
+    spec = features.FeatureSpec.from_dict(config[custom_config.FEATURE_SPEC])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    vocabulary_sizes = data.vocabulary_sizes(tf_transform_output)
-    num_classes = len(config[custom_config.LABEL_CLASSES])
+    vocabulary_sizes = data.vocabulary_sizes(tf_transform_output, spec)
+    train = data.input_fn(
+        fn_args.train_files, fn_args.data_accessor, tf_transform_output, base.batch_size, spec
+    )
+    label_mean_std = data.label_mean_std(train) if spec.is_regression else (0.0, 1.0)
 
     def hypermodel(hp: keras_tuner.HyperParameters):
-        return build_model(apply_tuned(base, hp.values), vocabulary_sizes, num_classes)
+        return build_model(apply_tuned(base, hp.values), spec, vocabulary_sizes, label_mean_std)
 
     tuner = keras_tuner.RandomSearch(
         hypermodel,
-        objective=keras_tuner.Objective("val_accuracy", direction="max"),
+        objective=objective(spec),
         max_trials=search["max_trials"],
         hyperparameters=search_space(search["hidden_units"], search["learning_rates"]),
         directory=fn_args.working_dir,
@@ -65,17 +76,22 @@ def tuner_fn(fn_args) -> TunerFnResult:
         seed=42,
     )
     epochs = search["epochs"]
+    steps, eval_steps = data.epoch_steps(
+        fn_args.train_files, fn_args.eval_files, config, base.batch_size
+    )
     return TunerFnResult(
         tuner=tuner,
         fit_kwargs={
-            "x": data.input_fn(
-                fn_args.train_files, fn_args.data_accessor, tf_transform_output, base.batch_size
-            ),
+            "x": train,
             "validation_data": data.input_fn(
-                fn_args.eval_files, fn_args.data_accessor, tf_transform_output, base.batch_size
+                fn_args.eval_files,
+                fn_args.data_accessor,
+                tf_transform_output,
+                base.batch_size,
+                spec,
             ),
-            "steps_per_epoch": max(1, fn_args.train_steps // epochs),
-            "validation_steps": fn_args.eval_steps,
+            "steps_per_epoch": steps,
+            "validation_steps": eval_steps,
             "epochs": epochs,
             "verbose": 0,
         },

@@ -204,7 +204,7 @@ def collect(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
             "model": model,
             "deployment": deployment,
             "lineage": _lineage(store, cfg, model),
-            "label_classes": cfg.data.label_classes,
+            "label_classes": cfg.spec.label.classes,
             "generated": datetime.datetime.now().astimezone(),
         }
 
@@ -444,7 +444,7 @@ def _model_section(
     test_artifact = first(
         queries.run_outputs(store, cfg.name, run_id, ids.TEST_EVALUATOR_ID), "evaluation"
     )
-    labels = cfg.data.label_classes
+    labels = cfg.spec.label.classes
     eval_result = evaluation_artifact and evaluation.read_evaluation(
         evaluation_artifact.uri, ids.EVAL_SPLIT, labels
     )

@@ -40,7 +40,10 @@ def config() -> PipelineConfig:
 
 def test_shipped_config_values(config):
     assert config.name == "penguins"
-    assert config.data.label_classes == ("Adelie", "Chinstrap", "Gentoo")
+    assert config.spec.label == features.Label("species", ("Adelie", "Chinstrap", "Gentoo"))
+    assert config.spec.task == "classification"
+    assert config.spec.slices == ("island", "sex")
+    assert config.model_name == "penguins"
     assert (config.data.splits.train, config.data.splits.eval, config.data.splits.test) == (7, 2, 1)
     assert config.validation.on_anomalies == "fail"
     assert config.trainer.hyperparameters == HyperParameters(
@@ -96,8 +99,16 @@ def test_schema_path_may_be_null(tmp_path):
 
 
 def test_omitted_sections_take_defaults(tmp_path):
-    raw = {"name": "minimal", "data": {"csv_dir": str(CSV_DIR), "label_classes": ["a", "b"]}}
+    raw = {
+        "name": "minimal",
+        "data": {"csv_dir": str(CSV_DIR)},
+        "label": {"name": "species", "classes": ["a", "b"]},
+        "features": {"island": "categorical"},
+    }
     config = load_config(write_yaml(tmp_path, raw))
+    assert config.spec.task == "classification"
+    assert config.model_name == "minimal"
+    assert config.trainer.steps_per_epoch == 0
     assert config.trainer.hyperparameters == HyperParameters()
     assert config.validation.schema_path is None
     assert config.beam.direct_running_mode == "auto"
@@ -210,9 +221,37 @@ BAD_CONFIGS = [
     ),
     ("bool where int", "trainer.steps_per_epoch", _set("trainer.steps_per_epoch", True)),
     ("float where int", "trainer.eval_steps", _set("trainer.eval_steps", 4.5)),
+    ("negative steps", "trainer.steps_per_epoch", _set("trainer.steps_per_epoch", -1)),
     ("string where bool", "tuner.enabled", _set("tuner.enabled", "yes")),
-    ("scalar where list", "data.label_classes", _set("data.label_classes", "Adelie")),
-    ("int list item", "data.label_classes[1]", _set("data.label_classes", ["a", 2])),
+    ("scalar where list", "label.classes", _set("label.classes", "Adelie")),
+    ("float class", "label.classes[1]", _set("label.classes", ["a", 2.5])),
+    ("old label_classes key", "data.label_classes", _set("data.label_classes", ["a", "b"])),
+    ("unknown label key", "label.colour", _set("label.colour", "red")),
+    ("missing label", "label", lambda raw: raw.pop("label")),
+    ("missing features", "features", lambda raw: raw.pop("features")),
+    ("unknown task", "task", _set("task", "ranking")),
+    ("unknown feature type", "features.island.type", _set("features.island", "colour")),
+    ("feature not in csv", "features.beak", _set("features.beak", "numeric")),
+    ("label not in csv", "label.name", _set("label.name", "genus")),
+    ("label is a feature", "features.species", _set("features.species", "categorical")),
+    ("classes on regression", "label.classes", _set("task", "regression")),
+    (
+        "text option on numeric",
+        "features.body_mass_g.max_tokens",
+        _set("features.body_mass_g", {"type": "numeric", "max_tokens": 10}),
+    ),
+    ("numeric on a text column", "features.island", _set("features.island", "numeric")),
+    ("slice not a feature", "slices", _set("slices", ["year"])),
+    (
+        "regression without max_error",
+        "evaluator.max_error",
+        lambda raw: raw.update(task="regression", label={"name": "year"}),
+    ),
+    (
+        "micro with text",
+        "tflite.micro",
+        lambda raw: (raw["features"].update(sex="text"), raw["tflite"].update(micro=True)),
+    ),
     ("scalar where section", "evaluator", _set("evaluator", 0.8)),
     ("empty path", "data.csv_dir", _set("data.csv_dir", "")),
     (
@@ -260,11 +299,11 @@ BAD_CONFIGS = [
         _set("validation.schema_path", str(REPO / "schemas" / "penguins" / "missing.pbtxt")),
     ),
     (
-        "duplicate label_classes",
-        "data.label_classes",
-        _set("data.label_classes", ["Adelie", "Gentoo", "Adelie"]),
+        "duplicate label classes",
+        "label.classes",
+        _set("label.classes", ["Adelie", "Gentoo", "Adelie"]),
     ),
-    ("single label class", "data.label_classes", _set("data.label_classes", ["Adelie"])),
+    ("single label class", "label.classes", _set("label.classes", ["Adelie"])),
     ("extra_args without --", "beam.extra_args", _set("beam.extra_args", ["--a=1", "b=2"])),
     (
         "NaN size threshold",
@@ -343,6 +382,25 @@ def test_missing_file(tmp_path):
 
 def test_label_classes_match_the_schema_label_domain(config):
     schema = text_format.Parse(config.validation.schema_path.read_text(), schema_pb2.Schema())
-    (label,) = [f for f in schema.feature if f.name == features.LABEL_KEY]
+    (label,) = [f for f in schema.feature if f.name == config.spec.label.name]
     (domain,) = [d for d in schema.string_domain if d.name == label.domain]
-    assert tuple(domain.value) == config.data.label_classes
+    assert tuple(domain.value) == config.spec.label.classes
+
+
+def test_integer_classes_are_read_as_their_decimal_text(tmp_path):
+    raw = default_raw()
+    raw["validation"]["schema_path"] = None
+    raw["label"] = {"name": "year", "classes": [2007, 2008, 2009]}
+    assert load_config(write_yaml(tmp_path, raw)).spec.label.classes == ("2007", "2008", "2009")
+
+
+def test_quoted_header_columns_are_found(tmp_path):
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "d.csv").write_text('\ufeff"species","island"\r\nAdelie,Dream\r\n')
+    raw = {
+        "name": "quoted",
+        "data": {"csv_dir": str(tmp_path / "csv")},
+        "label": {"name": "species", "classes": ["Adelie", "Gentoo"]},
+        "features": {"island": "categorical"},
+    }
+    assert load_config(write_yaml(tmp_path, raw)).spec.feature_names == ("island",)

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from google.protobuf import text_format
+from penguins_spec import NUMERIC, SPEC
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
@@ -19,7 +20,6 @@ from components import features
 from components.transform.preprocessing import preprocessing_fn
 
 SCHEMA_PATH = Path(__file__).resolve().parents[4] / "schemas" / "penguins" / "schema.pbtxt"
-LABEL_CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
 
 # As the curated schema parses them: numeric features and `sex` may be missing
 # (value_count 0..1); `island` and the label are always there (shape [1]).
@@ -54,17 +54,16 @@ EXPECTED_ISLAND_IDS = {"Biscoe": 0, "Dream": 1, "Torgersen": 2}
 EXPECTED_SEX_IDS = {"male": 0, None: 1, "female": 2}
 EXPECTED_LABEL_IDS = {"Adelie": 0, "Chinstrap": 1, "Gentoo": 2, "Emperor": -1}
 
-NUMERIC_XF = [features.transformed_name(k) for k in features.NUMERIC_FEATURE_KEYS]
+NUMERIC_XF = [features.transformed_name(k) for k in NUMERIC]
 ISLAND_XF = features.transformed_name("island")
 SEX_XF = features.transformed_name("sex")
-LABEL_XF = features.transformed_name(features.LABEL_KEY)
+LABEL_XF = features.transformed_name(SPEC.label.name)
 
 
 def _instance(row):
     *numeric, sex, island, species = row
     instance = {
-        key: [] if value is None else [value]
-        for key, value in zip(features.NUMERIC_FEATURE_KEYS, numeric, strict=True)
+        key: [] if value is None else [value] for key, value in zip(NUMERIC, numeric, strict=True)
     }
     instance["sex"] = [] if sex is None else [sex.encode()]
     instance["island"] = [island.encode()]
@@ -109,7 +108,7 @@ def transformed(tmp_path_factory):
         schema_utils.schema_from_feature_spec(RAW_FEATURE_SPEC)
     )
     fn = functools.partial(
-        preprocessing_fn, custom_config={config_keys.LABEL_CLASSES: LABEL_CLASSES}
+        preprocessing_fn, custom_config={config_keys.FEATURE_SPEC: SPEC.to_dict()}
     )
     with (
         beam.Pipeline(runner="DirectRunner") as pipeline,
@@ -138,7 +137,7 @@ def test_raw_feature_spec_matches_the_curated_schema():
 
 
 def test_one_output_row_per_input_with_exactly_the_transformed_names(transformed):
-    names = {features.transformed_name(k) for k in (*features.FEATURE_KEYS, features.LABEL_KEY)}
+    names = {features.transformed_name(k) for k in (*SPEC.feature_names, SPEC.label.name)}
     assert len(transformed) == len(ROWS)
     assert all(set(row) == names for row in transformed)
 
