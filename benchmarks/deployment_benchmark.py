@@ -196,7 +196,9 @@ def _sequential_requests(port: int, instances: list[dict], requests: int) -> lis
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     latencies = []
     for i in range(requests):
-        body = json.dumps({"instances": [instances[i % len(instances)]]})
+        body = json.dumps(
+            {"signature_name": "serving_raw", "instances": [instances[i % len(instances)]]}
+        )
         started = time.perf_counter()
         connection.request("POST", "/v1/models/penguins:predict", body)
         response = connection.getresponse()

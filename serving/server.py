@@ -1,30 +1,26 @@
-"""A small REST server speaking TF Serving's predict API, for models pushed by ServingPusher.
+"""A small REST server speaking TF Serving's REST API, for models pushed by ServingPusher.
 
 Every directory ``<serving_root>/<name>/`` holding numeric version directories with a
-SavedModel is a model. Its ``serving_raw`` signature (one rank-1 tensor per raw feature)
-is fed from JSON, so no tf.Example has to be built by the client.
+SavedModel is a model. Requests and responses follow TF Serving's REST API
+(https://www.tensorflow.org/tfx/serving/api_rest), so a TF Serving client works
+unchanged against either server:
 
-Routes (as in TF Serving's REST API):
+- ``GET /v1/models/{name}[/versions/{version}]``: ``{"model_version_status": [...]}``.
+- ``GET /v1/models/{name}[/versions/{version}]/metadata``: the signatures, as TF Serving's
+  ``GetModelMetadataResponse``.
+- ``POST /v1/models/{name}[/versions/{version}]:predict``: ``{"signature_name": ...,
+  "instances": [...]}`` (row format, answered with ``predictions``) or ``{"inputs":
+  {...}}`` (columnar format, answered with ``outputs``). Without ``signature_name`` the
+  ``serving_default`` signature answers, as in TF Serving; this project's takes serialized
+  tf.Examples (``{"b64": ...}``), its ``serving_raw`` one JSON value per raw feature.
+- ``POST ...:classify`` and ``...:regress``: ``{"signature_name": ..., "context": {...},
+  "examples": [{feature: value}, ...]}``, answered with ``results``. Which signature can
+  classify or regress is read from its outputs (see ``serving/signatures.py``).
 
-- ``GET /v1/models/{name}`` and ``GET /v1/models/{name}/versions/{version}``::
-
-      {"model_version_status": [{"version": "3", "state": "AVAILABLE",
-                                 "status": {"error_code": "OK", "error_message": ""}}]}
-
-- ``POST /v1/models/{name}:predict`` (the highest version) and
-  ``POST /v1/models/{name}/versions/{version}:predict``. Request::
-
-      {"instances": [{"bill_length_mm": 39.1, "island": "Torgersen", "sex": null}, ...]}
-
-  A numeric input takes a JSON number (missing key or ``null``: NaN); a string input
-  takes a JSON string (missing key or ``null``: ""). Response, one entry per instance::
-
-      {"predictions": [{"probabilities": [0.97, 0.02, 0.01], "class_id": 0,
-                        "class": "Adelie"}, ...]}
-
-Errors are ``{"error": "<one line>"}``: 400 for a malformed request, 413 for a body over
-``max_body_bytes`` or more than ``max_instances`` instances, 404 for an unknown model,
-version or route, 503 when no version of a model can be loaded.
+How JSON maps to tensors is in ``serving/json_api.py``. Errors are ``{"error": "<one
+line>"}``: 400 for a malformed request (an unknown signature included, naming the served
+ones), 413 for a body over ``max_body_bytes`` or more than ``max_instances`` examples, 404
+for an unknown model, version or route, 503 when no version of a model can be loaded.
 
 At startup the highest version of each model is loaded. A newly pushed version is picked
 up without restart: each request lists the model's directory (a few system calls). The
@@ -37,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -49,33 +44,24 @@ from typing import Any
 import numpy as np
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from components.serving_pusher.pusher import SAVED_MODEL_FILES, describe_error
+from serving import json_api
+from serving.errors import ApiError, ModelLoadError
+from serving.signatures import FLOAT, STRING, NotServed, Signature, describe, signature_def_metadata
 
-SIGNATURE = "serving_raw"
-OUTPUTS = ("probabilities", "class_ids", "classes")
-NUMBER = "number"
-STRING = "string"
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+DEFAULT_SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+# Warmed up at load (one all-missing row); a version whose raw signature fails is not served.
+RAW_SIGNATURE = "serving_raw"
+VERBS = ("predict", "classify", "regress")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VERSION = re.compile(r"[0-9]{1,18}")
 _logger = logging.getLogger(__name__)
 
-
-class ApiError(Exception):
-    """A request that gets an error response: ``{"error": message}`` with ``status``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class ModelLoadError(RuntimeError):
-    """A version directory whose SavedModel cannot be served."""
+__all__ = ["ApiError", "ModelLoadError", "create_app", "run_server"]
 
 
 # ---------------------------------------------------------------------------- one version
@@ -92,59 +78,61 @@ class VersionDir:
 
 @dataclasses.dataclass(frozen=True)
 class Servable:
-    """One loaded version: its ``serving_raw`` function and the kind of each input."""
+    """One loaded version: the signatures it serves over REST and its metadata."""
 
     version: int
     identity: int
-    input_kinds: dict[str, str]
-    input_dtypes: dict[str, Any]
-    function: Any
-    loaded: Any  # holds the variables the function reads
+    signatures: dict[str, Signature]
+    not_served: dict[str, str]  # signature name -> why REST does not serve it
+    metadata: dict  # TF Serving's signature_def map, for /metadata
+    loaded: Any  # holds the variables the signatures read
 
-    def predict(self, columns: dict[str, np.ndarray]) -> list[dict]:
-        """Runs the signature on dense columns; returns one prediction dict per row."""
-        import tensorflow as tf
+    def signature(self, name: str | None) -> Signature:
+        """The named signature (``serving_default`` if none); ApiError(400) if not served."""
+        key = name or DEFAULT_SIGNATURE
+        found = self.signatures.get(key)
+        if found is None:
+            why = f" ({self.not_served[key]})" if key in self.not_served else ""
+            raise ApiError(
+                400,
+                f"model version {self.version} serves no signature {key!r}{why}; "
+                f"served signatures: {sorted(self.signatures)}",
+            )
+        return found
 
-        tensors = {key: tf.constant(columns[key], self.input_dtypes[key]) for key in columns}
-        outputs = self.function(**tensors)
-        probabilities = outputs["probabilities"].numpy()
-        class_ids = outputs["class_ids"].numpy()
-        classes = outputs["classes"].numpy()
-        rows = len(next(iter(columns.values())))
-        if probabilities.shape[0] != rows or not np.isfinite(probabilities).all():
-            raise ApiError(500, f"model version {self.version} returned invalid probabilities")
-        return [
-            {
-                "probabilities": probabilities[i].tolist(),
-                "class_id": int(class_ids[i]),
-                "class": classes[i].decode("utf-8", "replace"),
-            }
-            for i in range(rows)
-        ]
+    def hint(self, signature: Signature, key: str) -> str:
+        """Names the signatures that do take input ``key``, for an error about it."""
+        others = sorted(n for n, s in self.signatures.items() if key in s.inputs)
+        if not others or signature.name in others:
+            return ""
+        return f'; signature {others[0]!r} takes it: send "signature_name": "{others[0]}"'
 
 
 def load_servable(directory: VersionDir) -> Servable:
-    """Loads a version's ``serving_raw`` signature; raises ModelLoadError if it is unusable."""
+    """Loads a version's signatures; raises ModelLoadError if it is unusable."""
     import tensorflow as tf
 
     try:
         loaded = tf.saved_model.load(str(directory.path))
+        metadata = signature_def_metadata(directory.path)
     except Exception as error:  # TF raises many types for a bad SavedModel
         raise ModelLoadError(f"cannot load {directory.path}: {describe_error(error)}") from error
-    if SIGNATURE not in loaded.signatures:
-        raise ModelLoadError(f"{directory.path} has no {SIGNATURE!r} signature")
-    function = loaded.signatures[SIGNATURE]
-    missing = [key for key in OUTPUTS if key not in function.structured_outputs]
-    if missing:
-        raise ModelLoadError(f"{SIGNATURE} in {directory.path} lacks outputs {missing}")
-    specs = function.structured_input_signature[1]
-    kinds = {key: _input_kind(tf, key, spec) for key, spec in specs.items()}
+    signatures, not_served = {}, {}
+    for name, function in loaded.signatures.items():
+        try:
+            signatures[name] = describe(name, function)
+        except NotServed as reason:
+            not_served[name] = str(reason)
+    if not signatures:
+        raise ModelLoadError(
+            f"{directory.path} has no signature servable over REST: {sorted(not_served.values())}"
+        )
     servable = Servable(
         version=directory.version,
         identity=directory.identity,
-        input_kinds=kinds,
-        input_dtypes={key: spec.dtype for key, spec in specs.items()},
-        function=function,
+        signatures=signatures,
+        not_served=not_served,
+        metadata=metadata,
         loaded=loaded,
     )
     _warm_up(servable, directory)
@@ -152,22 +140,20 @@ def load_servable(directory: VersionDir) -> Servable:
 
 
 def _warm_up(servable: Servable, directory: VersionDir) -> None:
-    """Predicts one all-missing row: warms the function up and refuses a model that fails."""
+    """Runs the raw signature on one all-missing row: warms it up, refuses a model that fails."""
+    raw = servable.signatures.get(RAW_SIGNATURE)
+    if raw is None or any(info.kind not in (FLOAT, STRING) for info in raw.inputs.values()):
+        return
     try:
-        servable.predict(dense_columns([{}], servable.input_kinds))
+        outputs = raw.run(json_api.columns_from_rows([{}], "instances", raw, "", 1))
+        broken = [k for k, v in outputs.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+        if broken:
+            raise ApiError(500, f"outputs {broken} are not finite")
     except Exception as error:  # whatever breaks here would break every request
         reason = error.message if isinstance(error, ApiError) else describe_error(error)
-        raise ModelLoadError(f"{directory.path} fails a warm-up prediction: {reason}") from error
-
-
-def _input_kind(tf: Any, key: str, spec: Any) -> str:
-    if spec.shape.rank != 1:
-        raise ModelLoadError(f"input {key!r} has shape {spec.shape}; only rank-1 is served")
-    if spec.dtype.is_floating:
-        return NUMBER
-    if spec.dtype == tf.string:
-        return STRING
-    raise ModelLoadError(f"input {key!r} has dtype {spec.dtype.name}; only float/string served")
+        raise ModelLoadError(
+            f"{directory.path}: {RAW_SIGNATURE} fails a warm-up prediction: {reason}"
+        ) from error
 
 
 # ---------------------------------------------------------------------------- versions on disk
@@ -361,81 +347,76 @@ def _status_entry(version: int, state: str, error: str = "") -> dict:
     }
 
 
-# ---------------------------------------------------------------------------- request parsing
+# ---------------------------------------------------------------------------- requests
 
 
-def parse_instances(body: bytes, max_instances: int) -> list:
-    """The ``instances`` list of a predict request; ApiError(400/413) if malformed."""
-    try:
-        request = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
-        raise ApiError(400, f"invalid JSON: {describe_error(error)}") from error
-    if not isinstance(request, dict) or "instances" not in request:
-        raise ApiError(400, 'request must be a JSON object with an "instances" list')
-    extra = sorted(set(request) - {"instances"})
-    if extra:
-        raise ApiError(400, f'unsupported request keys {extra}: only "instances" is accepted')
-    instances = request["instances"]
-    if not isinstance(instances, list) or not instances:
-        raise ApiError(400, '"instances" must be a non-empty list')
-    if len(instances) > max_instances:
-        raise ApiError(413, f"{len(instances)} instances; at most {max_instances} per request")
-    return instances
+def predict(servable: Servable, body: bytes, max_instances: int) -> dict:
+    """A ``:predict`` response: row format in, ``predictions`` out; columnar, ``outputs``."""
+    request = json_api.parse_request(body, json_api.PREDICT_KEYS)
+    signature = servable.signature(request.get("signature_name"))
+    if "instances" in request and "inputs" in request:
+        raise ApiError(400, 'give either "instances" (row format) or "inputs" (columnar), not both')
+    if "instances" in request:
+        hint = _hint(servable, signature, request["instances"])
+        columns = json_api.columns_from_rows(
+            request["instances"], "instances", signature, hint, max_instances
+        )
+        return json_api.row_response(signature.run(columns))
+    if "inputs" in request:
+        inputs = request["inputs"]
+        hint = _hint(servable, signature, [inputs])
+        columns = json_api.columns_from_inputs(inputs, signature, hint, max_instances)
+        return json_api.columnar_response(signature.run(columns))
+    raise ApiError(400, 'request must have "instances" (row format) or "inputs" (columnar)')
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+def classify(servable: Servable, body: bytes, max_instances: int) -> dict:
+    """A ``:classify`` response: ``results``, one list of [label, score] per example."""
+    request = json_api.parse_request(body, json_api.CLASSIFY_REGRESS_KEYS)
+    signature = servable.signature(request.get("signature_name"))
+    head = signature.classification
+    if head is None:
+        raise ApiError(
+            400,
+            f"signature {signature.name!r} does not classify: it has no [batch, classes] float "
+            f"output named 'scores' or 'probabilities' (outputs: {sorted(signature.outputs)})",
+        )
+    outputs = _run_examples(servable, signature, request, max_instances)
+    return json_api.classify_response(outputs, head)
 
 
-def dense_columns(instances: list, input_kinds: dict[str, str]) -> dict[str, np.ndarray]:
-    """One array per signature input from JSON instances; ApiError(400) on a bad value.
-
-    A numeric input becomes float32 (NaN if missing or null), a string input an object
-    array of str ("" if missing or null).
-    """
-    columns: dict[str, list] = {key: [] for key in input_kinds}
-    for index, instance in enumerate(instances):
-        if not isinstance(instance, dict):
-            raise ApiError(400, f"instances[{index}] must be a JSON object of feature values")
-        unknown = sorted(set(instance) - set(input_kinds))
-        if unknown:
-            raise ApiError(
-                400,
-                f"instances[{index}]: unknown feature {unknown[0]!r}; "
-                f"expected some of {sorted(input_kinds)}",
-            )
-        for key, kind in input_kinds.items():
-            columns[key].append(_value(instance.get(key), kind, f"instances[{index}].{key}"))
-    return {
-        key: np.array(values, dtype=np.float32 if input_kinds[key] == NUMBER else object)
-        for key, values in columns.items()
-    }
+def regress(servable: Servable, body: bytes, max_instances: int) -> dict:
+    """A ``:regress`` response: ``results``, one value per example."""
+    request = json_api.parse_request(body, json_api.CLASSIFY_REGRESS_KEYS)
+    signature = servable.signature(request.get("signature_name"))
+    output = signature.regression_output()
+    outputs = _run_examples(servable, signature, request, max_instances)
+    return json_api.regress_response(outputs, output)
 
 
-def _value(value: Any, kind: str, where: str) -> float | str:
-    if kind == NUMBER:
-        if value is None:
-            return float("nan")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ApiError(400, f"{where} must be a number or null, got {_json_type(value)}")
-        if not abs(value) <= _FLOAT32_MAX:
-            raise ApiError(400, f"{where} is outside the float32 range")
-        return float(value)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ApiError(400, f"{where} must be a string or null, got {_json_type(value)}")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:  # a lone surrogate such as "\ud800"
-            raise ApiError(400, f"{where} is not valid Unicode") from error
-    return value
+def _run_examples(
+    servable: Servable, signature: Signature, request: dict, max_instances: int
+) -> dict[str, np.ndarray]:
+    """Classify/regress input: tf.Examples for a signature that takes them, as TF Serving
+    feeds them; for a signature of named feature inputs, the features themselves."""
+    examples = json_api.merged_examples(request, max_instances)
+    if signature.takes_examples:
+        return signature.run({next(iter(signature.inputs)): json_api.serialized_examples(examples)})
+    hint = _hint(servable, signature, examples)
+    return signature.run(
+        json_api.columns_from_rows(examples, "examples", signature, hint, max_instances)
+    )
 
 
-def _json_type(value: Any) -> str:
-    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
-    return names.get(type(value), "object")
+def _hint(servable: Servable, signature: Signature, rows: Any) -> str:
+    """For the first key of ``rows`` the signature lacks, which signature takes it."""
+    if isinstance(rows, list):
+        for row in rows:
+            if isinstance(row, dict):
+                for key in row:
+                    if key not in signature.inputs:
+                        return servable.hint(signature, key)
+    return ""
 
 
 async def read_body(request: Request, max_body_bytes: int) -> bytes:
@@ -457,8 +438,8 @@ async def read_body(request: Request, max_body_bytes: int) -> bytes:
 
 def _split_verb(text: str) -> tuple[str, str]:
     head, sep, verb = text.rpartition(":")
-    if not sep or verb != "predict":
-        raise ApiError(404, f"unsupported route {text!r}: only ':predict' is served")
+    if not sep or verb not in VERBS:
+        raise ApiError(404, f"unsupported route {text!r}: the verbs are {[':' + v for v in VERBS]}")
     return head, verb
 
 
@@ -479,7 +460,7 @@ def create_app(
     Args:
         serving_root: Directory with one ``<name>/<version>/saved_model.pb`` tree per model.
         max_body_bytes: Larger request bodies get 413.
-        max_instances: Requests with more instances get 413.
+        max_instances: Requests with more instances (or examples) get 413.
 
     Returns:
         A FastAPI app; run it with uvicorn (``run_server``).
@@ -497,15 +478,23 @@ def create_app(
     )
     _add_error_handlers(app)
 
-    def predict(name: str, version: int | None, body: bytes) -> dict:
-        servable = repository.servable(name, version)
-        instances = parse_instances(body, max_instances)
-        columns = dense_columns(instances, servable.input_kinds)
-        return {"predictions": servable.predict(columns)}
+    handlers = {"predict": predict, "classify": classify, "regress": regress}
 
-    async def respond_predict(request: Request, name: str, version: int | None) -> JSONResponse:
+    def answer(name: str, version: int | None, verb: str, body: bytes) -> bytes:
+        servable = repository.servable(name, version)
+        return json_api.render(handlers[verb](servable, body, max_instances))
+
+    async def respond(request: Request, name: str, version: int | None, verb: str) -> Response:
         body = await read_body(request, max_body_bytes)
-        return JSONResponse(await run_in_threadpool(predict, name, version, body))
+        content = await run_in_threadpool(answer, name, version, verb, body)
+        return Response(content, media_type="application/json")
+
+    def metadata(name: str, version: int | None) -> dict:
+        servable = repository.servable(name, version)
+        return {
+            "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
+            "metadata": {"signature_def": {"signature_def": servable.metadata}},
+        }
 
     @app.get("/v1/models/{name}")
     async def model_status(name: str) -> JSONResponse:
@@ -517,15 +506,23 @@ def create_app(
         entries = await run_in_threadpool(repository.status, name, _parse_version(version))
         return JSONResponse({"model_version_status": entries})
 
+    @app.get("/v1/models/{name}/metadata")
+    async def model_metadata(name: str) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(metadata, name, None))
+
+    @app.get("/v1/models/{name}/versions/{version}/metadata")
+    async def version_metadata(name: str, version: str) -> JSONResponse:
+        return JSONResponse(await run_in_threadpool(metadata, name, _parse_version(version)))
+
     @app.post("/v1/models/{name_and_verb}")
-    async def predict_latest(name_and_verb: str, request: Request) -> JSONResponse:
-        name, _ = _split_verb(name_and_verb)
-        return await respond_predict(request, name, None)
+    async def post_latest(name_and_verb: str, request: Request) -> Response:
+        name, verb = _split_verb(name_and_verb)
+        return await respond(request, name, None, verb)
 
     @app.post("/v1/models/{name}/versions/{version_and_verb}")
-    async def predict_version(name: str, version_and_verb: str, request: Request) -> JSONResponse:
-        version, _ = _split_verb(version_and_verb)
-        return await respond_predict(request, name, _parse_version(version))
+    async def post_version(name: str, version_and_verb: str, request: Request) -> Response:
+        version, verb = _split_verb(version_and_verb)
+        return await respond(request, name, _parse_version(version), verb)
 
     return app
 
