@@ -3,6 +3,8 @@
 python runner.py --local [--config PATH] [--work-dir DIR] [--verbose]
 python runner.py --kubeflow [--config configs/kubeflow.yaml] [--output build/pipeline.yaml]
                  [--submit [--host URL]]
+python runner.py init --data DIR --label COLUMN [--task classification|regression] [--name NAME]
+                 [--force]
 python runner.py report [--run latest|RUN_ID] [--open]
 python runner.py runs
 python runner.py lineage [--version N | --model-uri URI]
@@ -14,6 +16,7 @@ import datetime
 import importlib.util
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +76,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--host", dest="kfp_host", metavar="URL", help=f"KFP endpoint (default ${KFP_HOST_ENV})"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    init = commands.add_parser(
+        "init", help="write configs/NAME.yaml and schemas/NAME/schema.pbtxt for a CSV directory"
+    )
+    init.add_argument("--data", type=Path, required=True, help="directory of CSV files")
+    init.add_argument("--label", required=True, help="the column to predict")
+    init.add_argument("--task", choices=("classification", "regression"), help="default: guessed")
+    init.add_argument("--name", help="pipeline name (default: the data directory's name)")
+    init.add_argument("--force", action="store_true", help="replace existing config and schema")
     serve = commands.add_parser("serve", help="REST server (TF Serving routes) on pushed models")
     _add_common_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -99,7 +110,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.command is None and not (args.local or args.kubeflow):
         parser.error(
             "choose --local, --kubeflow, or a command: "
-            "serve, rollback, versions, report, runs, lineage"
+            "init, serve, rollback, versions, report, runs, lineage"
         )
     if args.command is not None and (args.local or args.kubeflow):
         mode = "--local" if args.local else "--kubeflow"
@@ -134,6 +145,8 @@ def main(argv: list[str]) -> int:
     from components import keras_mode
 
     os.environ.update(keras_mode.ENVIRONMENT)
+    if args.command == "init":
+        return _init(args.data, args.label, args.task, args.name, args.force)
     from pipeline.config import ConfigError, load_config
 
     try:
@@ -158,6 +171,37 @@ def main(argv: list[str]) -> int:
         host = args.kfp_host or os.environ.get(KFP_HOST_ENV)
         return _kubeflow(cfg, args.output, submit=args.submit, host=host)
     return _run_local(cfg, verbose=args.verbose)
+
+
+def _init(data: Path, label: str, task: str | None, name: str | None, force: bool) -> int:
+    from pipeline import scaffold
+
+    data = data.resolve()
+    name = name or re.sub(r"[^A-Za-z0-9_-]+", "_", data.name).strip("_") or "pipeline"
+    config_path = REPO_DIR / "configs" / f"{name}.yaml"
+    schema_path = REPO_DIR / "schemas" / name / "schema.pbtxt"
+    try:
+        if not data.is_dir():
+            raise scaffold.ScaffoldError(f"--data {data}: not a directory")
+        result = scaffold.scaffold(data, label, name, task)
+        for line in scaffold.describe(result):
+            print(line)
+        existing = [p for p in (config_path, schema_path) if p.exists()]
+        if existing and not force:
+            raise scaffold.ScaffoldError(
+                f"{existing[0]} exists (a reviewed file is never overwritten; --force replaces it)"
+            )
+        log_path = REPO_DIR / "work" / f"init-{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with _logging_to(log_path, verbose=False):
+            schema_text = scaffold.infer_schema_text(data)
+        written = scaffold.write_files(result, config_path, schema_path, schema_text, force)
+    except scaffold.ScaffoldError as err:
+        print(f"init: {err}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print("wrote " + " and ".join(str(p.relative_to(REPO_DIR)) for p in written))
+    print(f"review them, then: python runner.py --local --config configs/{name}.yaml")
+    return EXIT_OK
 
 
 def _kubeflow(cfg, output: Path, submit: bool, host: str | None) -> int:
