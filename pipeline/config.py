@@ -655,7 +655,10 @@ def _label_classes(values: Any) -> tuple[str, ...]:
         raise ValueError("label.classes: expected a list of label values")
     for i, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError(f"label.classes[{i}]: expected text or an integer, got {value!r}")
+            raise ValueError(
+                f"label.classes[{i}]: expected text or an integer, got {value!r} "
+                "(quote values YAML reads otherwise, such as yes, no, true, 1.5)"
+            )
     return tuple(str(v) for v in values)
 
 

@@ -8,6 +8,7 @@ existing file unless asked to.
 
 import csv
 import dataclasses
+import json
 import math
 import os
 import re
@@ -350,7 +351,8 @@ def _yaml_key(name: str) -> str:
 
 
 def _yaml_scalar(value: str) -> str:
-    return value if re.fullmatch(r"[\w.-]+", value) else f'"{value}"'
+    """An integer bare; any other text double-quoted (YAML reads a bare yes/no as a bool)."""
+    return value if re.fullmatch(r"-?\d+", value) else json.dumps(value)
 
 
 def infer_schema_text(csv_dir: Path) -> str:
