@@ -84,6 +84,8 @@ def run_local(
         tfx.orchestration.LocalDagRunner().run_with_ir(ir)
     except Exception as err:  # noqa: BLE001 - any component failure stops the run, reported below
         error = err
+        # The run log keeps the whole traceback; the terminal gets one line (summary.py).
+        logging.exception("the run stopped")
         watcher.fail_running()
     finally:
         root.removeHandler(watcher)

@@ -99,7 +99,7 @@ def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSu
         log_path=str(log_path),
         components=[dataclasses.asdict(r) for r in outcome.reports],
         outcome=_outcome(outcome, blessed, bool(push)),
-        error=None if outcome.error is None else _one_line(outcome.error),
+        error=None if outcome.error is None else describe_error(outcome.error),
         anomalies=[dataclasses.asdict(a) for a in anomalies],
         eval_metrics=_split_metrics(evaluation, "eval", cfg.spec.label.classes),
         test_metrics=_split_metrics(test_evaluation, "test", cfg.spec.label.classes),
@@ -198,6 +198,8 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"pushed     version {summary.pushed_version} -> {summary.pushed_path}")
     if summary.pushed_tflite_path:
         lines.append(f"           tflite -> {summary.pushed_tflite_path}")
+    elif summary.pushed_version:
+        lines.append("           tflite: not pushed (not converted, or not blessed)")
     elif summary.blessed is not None:
         lines.append(
             "pushed     nothing (model not blessed)"
@@ -296,6 +298,14 @@ def describe_failure(failure) -> str:
 def _first(outputs: dict, key: str):
     artifacts = outputs.get(key) or []
     return artifacts[0] if artifacts else None
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a component's exception: its type always, so ``KeyError: 'fare'`` is
+    never a bare ``'fare'``; the run log holds the traceback."""
+    message = _one_line(error)
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
 
 
 def _one_line(value: Any) -> str:
