@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 from tfx import v1 as tfx
@@ -146,7 +147,7 @@ def create_pipeline(
                 accuracy_tolerance=cfg.tflite.accuracy_tolerance,
                 micro=cfg.tflite.micro,
                 representative_examples=cfg.tflite.representative_examples,
-                label=cfg.spec.label.name,
+                feature_spec=json.dumps(cfg.spec.to_dict()),
             ).with_id(TFLITE_CONVERTER_ID)
             tflite_model = tflite_converter.outputs["tflite_model"]
             nodes.append(tflite_converter)

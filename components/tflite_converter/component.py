@@ -1,10 +1,12 @@
 """TFLiteConverter: a raw-feature TFLite model from the blessed SavedModel, parity-gated.
 
 Thin TFX shim over ``converter.py``. The flatbuffer lands at
-``<artifact uri>/Format-Serving/tflite``; parity figures and ``tflite_blessed`` are
-recorded as custom properties of the output artifact in ML Metadata.
+``<artifact uri>/Format-Serving/tflite``, the micro variant under ``<artifact uri>/micro/``;
+parity figures, ``tflite_blessed`` and ``micro_blessed`` are recorded as custom properties
+of the output artifact in ML Metadata.
 """
 
+import json
 import os
 
 from tfx import v1 as tfx
@@ -18,6 +20,8 @@ TFLITE_FILE = os.path.join("Format-Serving", "tflite")
 MICRO_DIR = "micro"
 EVAL_SPLIT = "eval"
 TRAIN_SPLIT = "train"
+TFLITE_BLESSED = "tflite_blessed"
+MICRO_BLESSED = "micro_blessed"
 
 
 @tfx.dsl.components.component
@@ -26,18 +30,37 @@ def TFLiteConverter(
     examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
     transform_graph: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.TransformGraph],
     tflite_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Model],
+    feature_spec: tfx.dsl.components.Parameter[str],
     quantization: tfx.dsl.components.Parameter[str] = "dynamic",
     accuracy_tolerance: tfx.dsl.components.Parameter[float] = 0.01,
     micro: tfx.dsl.components.Parameter[bool] = False,
     representative_examples: tfx.dsl.components.Parameter[int] = 100,
-    label: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Converts ``model``'s ``serving_raw`` signature and scores it against the SavedModel.
 
-    ``tflite_blessed`` is 1 only when the TFLite model's eval accuracy trails the
-    SavedModel's by at most ``accuracy_tolerance``. ``label`` names the label column.
+    ``feature_spec`` is ``FeatureSpec.to_dict()`` as JSON: it names the label and the
+    task (which must match the signature's outputs: ``probabilities`` or ``predictions``).
+    On the eval split, ``tflite_blessed`` is 1 only when, for classification, the TFLite
+    accuracy trails the SavedModel's by at most ``accuracy_tolerance`` (accuracy points);
+    for regression, when the TFLite MAE exceeds the SavedModel's by at most
+    ``accuracy_tolerance`` x the SavedModel's MAE (0.01: one percent worse). With
+    ``micro``, the int8 micro model is scored the same way through the device path
+    (``preprocessing.json``, int8 in and out) and gated into ``micro_blessed``.
+
+    Raises:
+        ValueError: The spec's task differs from the signature's; with ``micro``, a
+            feature the micro model cannot take (named).
     """
+    spec = features.FeatureSpec.from_dict(json.loads(feature_spec))
     saved_model_dir = path_utils.serving_model_path(model.uri)
+    task = converter.signature_task(saved_model_dir)
+    if task != spec.task:
+        raise ValueError(
+            f"task: the feature spec says {spec.task!r} but the model's serving_raw"
+            f" signature answers {task!r}"
+        )
+    if micro:
+        converter.check_micro_support(spec)
     input_dtypes = converter.raw_input_dtypes(saved_model_dir)
     train = read_serialized_examples(examples.uri, TRAIN_SPLIT, representative_examples)
     train_inputs = converter.dense_inputs_from_examples(train, input_dtypes)
@@ -48,25 +71,19 @@ def TFLiteConverter(
         representative_inputs=lambda: converter.single_examples(train_inputs),
     )
     evaluation = read_serialized_examples(examples.uri, EVAL_SPLIT)
-    report = converter.check_parity(
-        saved_model_dir,
-        result.path,
-        converter.dense_inputs_from_examples(evaluation, input_dtypes),
-        converter.transformed_features(saved_model_dir, evaluation)[
-            features.transformed_name(label)
-        ],
-    )
-    for name, value in report.as_properties().items():
-        if isinstance(value, int):
-            tflite_model.set_int_custom_property(name, value)
-        else:
-            tflite_model.set_float_custom_property(name, float(value))
+    eval_inputs = converter.dense_inputs_from_examples(evaluation, input_dtypes)
+    labels = converter.transformed_features(saved_model_dir, evaluation)[
+        features.transformed_name(spec.label.name)
+    ]
+    report = converter.check_parity(saved_model_dir, result.path, eval_inputs, labels, task=task)
+    _record(tflite_model, report.as_properties())
+    tflite_model.set_string_custom_property("task", task)
     tflite_model.set_string_custom_property("quantization", result.quantization)
     tflite_model.set_int_custom_property(
         "requires_select_tf_ops", int(result.requires_select_tf_ops)
     )
     tflite_model.set_int_custom_property(
-        "tflite_blessed", int(report.within_tolerance(accuracy_tolerance))
+        TFLITE_BLESSED, int(report.within_tolerance(accuracy_tolerance))
     )
     if micro:
         train_transformed = converter.transformed_features(saved_model_dir, train)
@@ -75,5 +92,24 @@ def TFLiteConverter(
             transform_graph.uri,
             os.path.join(tflite_model.uri, MICRO_DIR),
             representative_transformed=lambda: [train_transformed],
+            spec=spec,
         )
-        tflite_model.set_int_custom_property("micro_size_bytes", micro_result.size_bytes)
+        micro_report = converter.check_micro_parity(
+            saved_model_dir,
+            micro_result.model_path,
+            converter.read_preprocessing(micro_result.preprocessing_path),
+            eval_inputs,
+            labels,
+        )
+        _record(tflite_model, micro_report.as_properties("micro"))
+        tflite_model.set_int_custom_property(
+            MICRO_BLESSED, int(micro_report.within_tolerance(accuracy_tolerance))
+        )
+
+
+def _record(artifact: tfx.types.Artifact, properties: dict[str, float | int]) -> None:
+    for name, value in properties.items():
+        if isinstance(value, int):
+            artifact.set_int_custom_property(name, value)
+        else:
+            artifact.set_float_custom_property(name, float(value))
