@@ -110,5 +110,6 @@ def test_beam_args(cfg, beam, expected):
 
 
 def test_code_digest_tracks_the_named_code():
-    assert code_digest(("features.py",)) == code_digest(("features.py",))
-    assert code_digest(("features.py",)) != code_digest(("features.py", "transform"))
+    assert code_digest(("features",)) == code_digest(("features",))
+    assert code_digest(("features",)) != code_digest(("features", "transform"))
+    assert code_digest(("features",)) != code_digest(("custom_config.py",))

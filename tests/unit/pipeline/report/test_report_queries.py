@@ -15,6 +15,7 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 from tfx.utils import io_utils
 
+from components import features
 from pipeline.config import DataConfig, PipelineConfig
 from pipeline.report import queries
 
@@ -100,7 +101,12 @@ def world(tmp_path):
     cfg = PipelineConfig(
         name=PIPELINE,
         work_dir=tmp_path / "work",
-        data=DataConfig(csv_dir=csv_dir, label_classes=("Adelie", "Gentoo")),
+        data=DataConfig(csv_dir=csv_dir),
+        spec=features.FeatureSpec(
+            task=features.CLASSIFICATION,
+            label=features.Label("species", ("Adelie", "Gentoo")),
+            features=(features.make_feature("island", "categorical"),),
+        ),
     )
     cfg.work_dir.mkdir()
     writer = MetadataWriter(cfg.metadata_path)
