@@ -25,8 +25,10 @@ def describe(error: OSError) -> str:
     line = f"{paths}: {problem}"
     target = Path(os.fsdecode(error.filename))
     blocker = blocking_file(target)
-    if blocker is None and error.errno in (errno.EEXIST, errno.ENOTDIR) and _is_non_directory(
-        target
+    if (
+        blocker is None
+        and error.errno in (errno.EEXIST, errno.ENOTDIR)
+        and _is_non_directory(target)
     ):
         blocker = target
     if blocker is not None:
