@@ -221,6 +221,7 @@ def _serve(cfg, host: str, port: int) -> int:
     if not cfg.serving_root.is_dir():
         print(f"nothing to serve: {cfg.serving_root} does not exist; run the pipeline first")
         return EXIT_RUN_FAILED
+    os_errors.check_listable(cfg.serving_root)  # before the server starts, not in its logs
     print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.pusher.model_name}")
     run_server(cfg.serving_root, host=host, port=port)
     return EXIT_OK

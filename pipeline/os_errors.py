@@ -74,6 +74,17 @@ def check_file(path: Path) -> None:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
 
 
+def check_listable(directory: Path) -> None:
+    """Checks that ``directory`` and the directories right in it can be listed.
+
+    Raises:
+        OSError: One of them cannot be listed (``PermissionError`` naming it, for example).
+    """
+    for entry in os.scandir(directory):
+        if entry.is_dir():
+            os.listdir(entry.path)
+
+
 def _check_ancestors(path: Path) -> None:
     if blocking_file(path) is not None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))

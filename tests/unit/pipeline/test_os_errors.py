@@ -52,3 +52,11 @@ def test_check_file(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError):
         os_errors.check_file(tmp_path / "file" / "metadata.sqlite")
+
+
+def test_check_listable(tmp_path):
+    (tmp_path / "penguins" / "1").mkdir(parents=True)
+    (tmp_path / "models.config").write_text("")
+    os_errors.check_listable(tmp_path)
+    with pytest.raises(NotADirectoryError):
+        os_errors.check_listable(tmp_path / "models.config")
