@@ -1,6 +1,6 @@
 """Command line: the only module that reads argv and the environment.
 
-python runner.py --local [--config PATH] [--work-dir DIR] [--verbose]
+python runner.py --local [--config PATH] [--work-dir DIR] [--verbose] [--no-wait]
 python runner.py --kubeflow [--config configs/kubeflow.yaml] [--output build/pipeline.yaml]
                  [--submit [--host URL]]
 python runner.py init --data DIR --label COLUMN [--task classification|regression] [--name NAME]
@@ -35,6 +35,8 @@ SUMMARY_FILE = "summary.json"
 REQUIRED_MODULES = ("yaml", "tensorflow", "tfx", "tensorflow_model_analysis")
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_CONFIG, EXIT_NO_ENVIRONMENT = 0, 1, 2, 3
+# A file or directory the command needs cannot be used; another run holds the work dir.
+EXIT_FILESYSTEM, EXIT_WORK_DIR_BUSY = 4, 5
 
 SETUP_HINT = """\
 runner.py: this Python ({version}, {executable}) lacks the pipeline's dependencies ({missing}).
@@ -56,6 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     _add_common_options(parser, default_config=None)
     parser.add_argument("--local", action="store_true", help="run with TFX's LocalDagRunner")
     parser.add_argument("--verbose", action="store_true", help="stream TFX/Beam logs")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with --local: exit (code 5) instead of waiting when another run holds the work dir",
+    )
     parser.add_argument(
         "--kubeflow",
         action="store_true",
@@ -119,6 +126,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("choose one of --local and --kubeflow")
     if (args.submit or args.kfp_host) and not args.kubeflow:
         parser.error("--submit and --host go with --kubeflow")
+    if args.no_wait and not args.local:
+        parser.error("--no-wait goes with --local")
     if args.config is None:
         args.config = KUBEFLOW_CONFIG if args.kubeflow else DEFAULT_CONFIG
     return args
@@ -155,6 +164,15 @@ def main(argv: list[str]) -> int:
         print(f"config error: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
 
+    try:
+        return _dispatch(cfg, args)
+    except OSError as err:
+        print(_filesystem_error(err), file=sys.stderr)
+        return EXIT_FILESYSTEM
+
+
+def _dispatch(cfg, args: argparse.Namespace) -> int:
+    """Runs the chosen command; an OSError it raises is the caller's to report."""
     if args.command == "serve":
         return _serve(cfg, args.host, args.port)
     if args.command == "rollback":
@@ -170,7 +188,14 @@ def main(argv: list[str]) -> int:
     if args.kubeflow:
         host = args.kfp_host or os.environ.get(KFP_HOST_ENV)
         return _kubeflow(cfg, args.output, submit=args.submit, host=host)
-    return _run_local(cfg, verbose=args.verbose)
+    return _run_local(cfg, verbose=args.verbose, wait=not args.no_wait)
+
+
+def _filesystem_error(err: OSError, log_path: Path | None = None) -> str:
+    from pipeline import os_errors
+
+    where = f" (traceback in {log_path})" if log_path else ""
+    return f"filesystem error: {os_errors.describe(err)}{where}"
 
 
 def _init(data: Path, label: str, task: str | None, name: str | None, force: bool) -> int:
@@ -233,11 +258,14 @@ def _kubeflow(cfg, output: Path, submit: bool, host: str | None) -> int:
 
 
 def _serve(cfg, host: str, port: int) -> int:
+    from pipeline import os_errors
     from serving.server import run_server
 
+    os_errors.check_directory(cfg.serving_root)
     if not cfg.serving_root.is_dir():
         print(f"nothing to serve: {cfg.serving_root} does not exist; run the pipeline first")
         return EXIT_RUN_FAILED
+    os_errors.check_listable(cfg.serving_root)  # before the server starts, not in its logs
     print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.model_name}")
     run_server(cfg.serving_root, host=host, port=port)
     return EXIT_OK
@@ -245,7 +273,9 @@ def _serve(cfg, host: str, port: int) -> int:
 
 def _rollback(cfg, to_version: int | None) -> int:
     from components.serving_pusher import pusher
+    from pipeline import os_errors
 
+    os_errors.check_directory(cfg.serving_model_dir)
     try:
         result = pusher.rollback(cfg.serving_model_dir, to_version)
     except pusher.RollbackError as err:
@@ -269,15 +299,9 @@ def _versions_phrase(versions: tuple[int, ...]) -> str:
 
 
 def _versions(cfg) -> int:
-    from components.serving_pusher import pusher
+    from pipeline.serving_versions import format_versions
 
-    served = pusher.served_versions(cfg.serving_model_dir)
-    print(f"{cfg.model_name} in {cfg.serving_model_dir}")
-    print(f"served     {', '.join(map(str, served)) or 'none'}")
-    print(f"current    {served[-1] if served else 'none'}")
-    for record in pusher.history(cfg.serving_model_dir):
-        details = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("event", "time"))
-        print(f"{record.get('time', ''):<26} {record.get('event', ''):<9} {details}")
+    print(format_versions(cfg.model_name, cfg.serving_model_dir))
     return EXIT_OK
 
 
@@ -339,22 +363,51 @@ def _lineage(cfg, version: int | None, model_uri: str | None) -> int:
     return EXIT_OK
 
 
-def _run_local(cfg, verbose: bool) -> int:
-    run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
-    run_dir = cfg.runs_dir / run_id
-    run_dir.mkdir(parents=True)
+def _run_local(cfg, verbose: bool, wait: bool) -> int:
+    """One run under the work dir's lock (waiting for, or refusing, a run that holds it).
+
+    An OSError before the run log exists goes to the caller; one after it is logged there
+    with its traceback and reported in one line.
+    """
+    from pipeline import os_errors, run_lock
+
+    os_errors.check_directory(cfg.work_dir)
+    cfg.work_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_lock.WorkDirLock(cfg.work_dir)
+
+    def waiting(holder) -> None:
+        print(
+            f"{cfg.name}: work dir {cfg.work_dir} is in use by "
+            f"{run_lock.describe_holder(holder)}; waiting for it to finish",
+            flush=True,
+        )
+
+    try:
+        lock.acquire(wait=wait, on_wait=waiting)
+    except run_lock.WorkDirBusyError as err:
+        print(f"work dir busy: {err}; not starting (--no-wait)", file=sys.stderr)
+        return EXIT_WORK_DIR_BUSY
+    with lock:
+        run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
+        run_dir = cfg.runs_dir / run_id
+        run_dir.mkdir(parents=True)
+        run_lock.write_run_owner(run_dir, lock.claim(run_id))
+        return _run_locked(cfg, run_id, run_dir, verbose)
+
+
+def _run_locked(cfg, run_id: str, run_dir: Path, verbose: bool) -> int:
     log_path = run_dir / LOG_FILE
     print(f"{cfg.name}: run {run_id}  (config {cfg.source})", flush=True)
+    failure: OSError | None = None
     with _logging_to(log_path, verbose=verbose) as terminal:
-        from pipeline.local_run import run_local
-        from pipeline.summary import summarize
-
-        outcome = run_local(
-            cfg, run_id, on_report=lambda r: print(_progress_line(r), file=terminal, flush=True)
-        )
-        summary = summarize(cfg, outcome, log_path)
-        (run_dir / SUMMARY_FILE).write_text(summary.to_json())
-        report_path = _write_report(cfg, run_id)
+        try:
+            summary, report_path, outcome = _run_and_summarize(cfg, run_id, run_dir, terminal)
+        except OSError as err:
+            logging.exception("run %s stopped: filesystem error", run_id)
+            failure = err
+    if failure is not None:
+        print(_filesystem_error(failure, log_path), file=sys.stderr)
+        return EXIT_FILESYSTEM
     print()
     if summary.anomalies:
         _print_anomalies(summary.anomalies, stopped=outcome.error is not None)
@@ -363,6 +416,29 @@ def _run_local(cfg, verbose: bool) -> int:
     print(format_summary(summary))
     print(f"report     {report_path or f'not written (see {log_path})'}")
     return EXIT_RUN_FAILED if outcome.error else EXIT_OK
+
+
+def _run_and_summarize(cfg, run_id: str, run_dir: Path, terminal: TextIO):
+    """Runs the pipeline; returns (summary, report path or None, outcome).
+
+    Raises:
+        OSError: A path of the work dir is unusable (checked before the run starts), or
+            the summary cannot be written.
+    """
+    from pipeline import os_errors
+
+    for directory in (cfg.pipeline_root, cfg.serving_root, cfg.serving_model_dir):
+        os_errors.check_directory(directory)
+    os_errors.check_file(cfg.metadata_path)
+    from pipeline.local_run import run_local
+    from pipeline.summary import summarize
+
+    outcome = run_local(
+        cfg, run_id, on_report=lambda r: print(_progress_line(r), file=terminal, flush=True)
+    )
+    summary = summarize(cfg, outcome, run_dir / LOG_FILE)
+    (run_dir / SUMMARY_FILE).write_text(summary.to_json())
+    return summary, _write_report(cfg, run_id), outcome
 
 
 def _progress_line(report) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline import os_errors
+
 PIPELINE_RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
 _State = metadata_store_pb2.Execution.State
@@ -40,7 +42,14 @@ _STATE_NAMES = {
 
 @contextlib.contextmanager
 def open_store(path: Path) -> Iterator[mlmd.MetadataStore]:
-    """An MLMD store over the SQLite file at ``path`` (which must exist)."""
+    """An MLMD store over the SQLite file at ``path`` (which must exist), read-only.
+
+    Raises:
+        FileNotFoundError: There is no database at ``path`` (no run yet).
+        NotADirectoryError: A file stands where one of its directories should be.
+        IsADirectoryError: ``path`` is a directory.
+    """
+    os_errors.check_file(Path(path))
     if not Path(path).is_file():
         raise FileNotFoundError(f"no ML Metadata database at {path}")
     config = metadata_store_pb2.ConnectionConfig()

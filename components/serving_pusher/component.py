@@ -8,6 +8,7 @@ Input artifacts may live on any ``tf.io.gfile`` filesystem (``gs://`` on Kubeflo
 serving root must be a POSIX path, a volume mounted into the pusher's container.
 """
 
+import logging
 import posixpath
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,12 @@ class Executor(pusher_executor.Executor):
         result = pusher.push_model(
             model_dir, base_path, source_id=pusher.directory_digest(model_dir)
         )
+        if result.stale_staging:
+            logging.info(
+                "removed staging copies left by dead pushes in %s: %s",
+                base_path,
+                ", ".join(result.stale_staging),
+            )
         pusher.apply_retention(base_path, exec_properties["keep_versions"])
         served = {d.name for d in serving_root.iterdir() if pusher.served_versions(d)}
         pusher.write_models_config(serving_root, sorted(served | {model_name}))

@@ -5,7 +5,7 @@ Layout under ``model_base_path`` (what TF Serving and ``serving/server.py`` read
     <model_base_path>/<version>/saved_model.pb   # one numeric directory per served version
     <model_base_path>/rolled_back/<version>/     # versions taken out of service by rollback()
     <model_base_path>/push_history.jsonl         # one JSON object per push, rollback, retirement
-    <model_base_path>/.tmp-*                     # a copy in progress (never a numeric name)
+    <model_base_path>/.tmp-<name>.<pid>.<ticks>@<host>   # a copy in progress, and its owner
     <model_base_path>-tflite/<version>/          # TFLite files published with a version
     <model_base_path>-tflite/rolled_back/<version>/
 
@@ -17,6 +17,10 @@ Sources (the SavedModel, TFLite files) are read through ``tf.io.gfile``, so they
 on any filesystem it knows (``gs://`` on Kubeflow, local). The serving root must be a
 POSIX path: the atomic rename, ``fsync`` and ``fcntl`` lock need a real filesystem, and
 TF Serving watches one (a volume mounted into the pusher's container).
+A copy in progress is a hidden ``.tmp-*`` directory named after the process that owns it.
+A push killed mid-copy leaves one behind; the next push removes it once its owner is gone
+(or, when the owner is on another host, once it is older than that push's lock), and never
+touches one whose owner still runs.
 This module has no TFX imports; ``component.py`` is the thin TFX shim around it.
 """
 
@@ -37,12 +41,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from components import process_owner
+
 HISTORY_FILE = "push_history.jsonl"
 ROLLED_BACK_DIR = "rolled_back"
 MODELS_CONFIG_FILE = "models.config"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 _LOCK_FILE = ".push.lock"
 _TMP_PREFIX = ".tmp-"
+# .tmp-<name>.<pid>.<start ticks>@<host>; earlier pushers wrote .tmp-<name>-<pid>.
+_STAGING_NAME = re.compile(
+    r"\.tmp-.*\.(?P<pid>[0-9]+)\.(?P<ticks>[0-9]+)@(?P<host>[A-Za-z0-9._-]+)"
+)
 _VERSION_NAME = re.compile(r"[0-9]+")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -61,11 +71,15 @@ class RollbackError(ValueError):
 
 
 class PushResult(NamedTuple):
-    """Outcome of ``push_model``: the version now holding the model and where it lives."""
+    """Outcome of ``push_model``: the version now holding the model and where it lives.
+
+    ``stale_staging`` are the leftover staging copies of dead pushes it removed.
+    """
 
     version: int
     path: Path
     already_served: bool
+    stale_staging: tuple[str, ...] = ()
 
 
 class RollbackResult(NamedTuple):
@@ -380,10 +394,15 @@ def push_model(
     if not _source_has_saved_model(source):
         raise FileNotFoundError(f"no saved_model.pb in {source}")
     base.mkdir(parents=True, exist_ok=True)
-    with _locked(base):
+    with _locked(base) as locked_at:
+        stale = tuple(
+            removed
+            for directory in (base, tflite_base_path(base))
+            for removed in remove_stale_staging(directory, older_than=locked_at)
+        )
         served = _served_with_source_id(base, source_id)
         if served is not None:
-            return PushResult(served, base / str(served), already_served=True)
+            return PushResult(served, base / str(served), already_served=True, stale_staging=stale)
         version = _checked_version(base, version)
         destination = base / str(version)
         _atomic_copytree(source, destination)
@@ -391,7 +410,51 @@ def push_model(
             base,
             {"event": "push", "version": version, "source_id": source_id, "source": source},
         )
-    return PushResult(version, destination, already_served=False)
+    return PushResult(version, destination, already_served=False, stale_staging=stale)
+
+
+def remove_stale_staging(directory: str | os.PathLike, older_than: float) -> list[str]:
+    """Removes the ``.tmp-*`` staging copies in ``directory`` that no live process owns.
+
+    A copy whose owner ran on this host is stale when that process is gone (a pid the
+    kernel has since given to another process does not count as the owner). A copy whose
+    owner's liveness cannot be checked (another host, an older name without one) is stale
+    when it was last modified before ``older_than``: call this holding the model's lock,
+    with the time it was taken, and such a copy belongs to a push that no longer holds it.
+
+    Args:
+        directory: A model's directory in the serving root, or its TFLite directory.
+        older_than: Seconds since the epoch; see above.
+
+    Returns:
+        The names removed, sorted.
+
+    Raises:
+        OSError: A stale copy could not be removed.
+    """
+    path = serving_path(directory)
+    if not path.is_dir():
+        return []
+    removed = []
+    for entry in os.scandir(path):
+        if entry.name.startswith(_TMP_PREFIX) and _is_stale(entry, older_than):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+    return sorted(removed)
+
+
+def _is_stale(entry: os.DirEntry, older_than: float) -> bool:
+    owner = _STAGING_NAME.fullmatch(entry.name)
+    if owner is not None and owner["host"] == process_owner.host_name():
+        ticks = int(owner["ticks"]) or None
+        return not process_owner.pid_alive(int(owner["pid"]), ticks)
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime < older_than
+    except FileNotFoundError:
+        return False  # renamed into place or removed by its owner meanwhile
 
 
 def _served_with_source_id(base: Path, source_id: str | None) -> int | None:
@@ -431,7 +494,7 @@ def _stage_and_rename(destination: Path, fill: Callable[[Path], object]) -> None
 
     A reader sees no ``destination`` or a complete one; on failure nothing is left behind.
     """
-    staging = destination.parent / f"{_TMP_PREFIX}{destination.name}-{os.getpid()}"
+    staging = destination.parent / staging_name(destination.name)
     shutil.rmtree(staging, ignore_errors=True)
     try:
         fill(staging)
@@ -441,6 +504,16 @@ def _stage_and_rename(destination: Path, fill: Callable[[Path], object]) -> None
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_directory(destination.parent)
+
+
+def staging_name(label: str) -> str:
+    """The hidden name this process stages ``label`` under: ``.tmp-<label>.<pid>.<ticks>@<host>``.
+
+    It names the owner, so that a later push can tell a dead push's leftover from a live
+    copy (see ``remove_stale_staging``).
+    """
+    me = process_owner.current()
+    return f"{_TMP_PREFIX}{label}.{me.pid}.{me.start_ticks or 0}@{me.host}"
 
 
 def _fsync_tree(root: Path) -> None:
@@ -460,12 +533,15 @@ def _fsync_directory(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(base: Path) -> Iterator[None]:
-    """Serialises pushes, rollbacks and retention on one model across processes."""
+def _locked(base: Path) -> Iterator[float]:
+    """Serialises pushes, rollbacks and retention on one model across processes.
+
+    Yields the time (seconds since the epoch) the lock was taken.
+    """
     with open(base / _LOCK_FILE, "a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            yield
+            yield time.time()
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
@@ -513,7 +589,7 @@ def apply_retention(model_base_path: str | os.PathLike, keep: int) -> list[int]:
 
 
 def _remove_hidden(path: Path, label: str) -> None:
-    hidden = path.with_name(f"{_TMP_PREFIX}{label}-{os.getpid()}")
+    hidden = path.with_name(staging_name(label))
     os.rename(path, hidden)
     shutil.rmtree(hidden)
 
@@ -633,7 +709,7 @@ def write_models_config(serving_root: str | os.PathLike, model_names: list[str])
         entry.base_path = str(root / name)
         entry.model_platform = "tensorflow"
     path = root / MODELS_CONFIG_FILE
-    staging = root / f"{_TMP_PREFIX}{MODELS_CONFIG_FILE}-{os.getpid()}"
+    staging = root / staging_name(MODELS_CONFIG_FILE)
     staging.write_text(text_format.MessageToString(config), encoding="utf-8")
     os.replace(staging, path)
     return path

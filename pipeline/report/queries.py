@@ -18,7 +18,7 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
 from components import custom_config as config_keys
-from pipeline import metadata
+from pipeline import metadata, run_lock
 from pipeline.config import PipelineConfig
 
 SUMMARY_FILE = "summary.json"
@@ -50,13 +50,16 @@ class RunRow:
     Attributes:
         run_id: The ``pipeline_run`` context name (the runner's run id).
         started: When the run's context was created (local time).
-        status: ``complete``, ``cached`` (nothing executed), ``failed`` or ``running``.
+        status: ``complete``, ``cached`` (nothing executed), ``failed``, ``running``, or
+            ``interrupted`` (its process is gone and it did not finish).
         blessed: The Evaluator's verdict; None when it did not run.
         pushed_version: Serving version the pusher recorded; None when nothing was pushed.
         outcome: The runner's one-line outcome from ``summary.json``, when present.
         failed_node: Node whose execution failed, if any.
         executed: Executions that ran in this run.
         cached: Executions that reused an earlier result.
+        owner: The process that ran it (``owner.json``), when the runner recorded one.
+        active_node: Node whose execution was running when the run was last seen.
     """
 
     run_id: str
@@ -68,6 +71,8 @@ class RunRow:
     failed_node: str | None
     executed: int
     cached: int
+    owner: run_lock.RunOwner | None = None
+    active_node: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,9 +162,61 @@ class Lineage:
 
 
 def list_runs(cfg: PipelineConfig) -> list[RunRow]:
-    """Every run of ``cfg``'s pipeline in its ML Metadata store, newest first."""
-    with metadata.open_store(cfg.metadata_path) as store:
-        return [_run_row(store, cfg, context) for context in run_contexts(store, cfg.name)]
+    """Every run of ``cfg``'s pipeline, newest first.
+
+    The runs in its ML Metadata store, and the runs whose owner recorded itself in the
+    runs dir but that stopped (or are still starting) before reaching ML Metadata. A run
+    whose owner is gone before it finished is ``interrupted``.
+
+    Raises:
+        FileNotFoundError: There is neither an ML Metadata store nor a recorded run.
+        OSError: The store or the runs dir cannot be read.
+    """
+    owners = run_owners(cfg)
+    rows: list[RunRow] = []
+    if os.path.lexists(cfg.metadata_path) or not owners:
+        with metadata.open_store(cfg.metadata_path) as store:
+            rows = [
+                _run_row(store, cfg, context, owners.get(context.name))
+                for context in run_contexts(store, cfg.name)
+            ]
+    recorded = {row.run_id for row in rows}
+    rows += [_unrecorded_row(cfg, o) for run_id, o in owners.items() if run_id not in recorded]
+    return sorted(rows, key=lambda row: row.started, reverse=True)
+
+
+def run_owners(cfg: PipelineConfig) -> dict[str, run_lock.RunOwner]:
+    """Run id -> the owner recorded in ``runs/<run id>/owner.json``, for every run with one.
+
+    Raises:
+        OSError: The runs dir exists but cannot be listed, or a record cannot be read.
+    """
+    if not cfg.runs_dir.exists():
+        return {}
+    owners = {}
+    for run_dir in sorted(cfg.runs_dir.iterdir()):
+        owner = run_lock.read_run_owner(run_dir) if run_dir.is_dir() else None
+        if owner is not None:
+            owners[run_dir.name] = owner
+    return owners
+
+
+def owned_status(status: str, alive: bool | None, finished: bool) -> str:
+    """A run's status once its owner's liveness is known.
+
+    Args:
+        status: The status ML Metadata implies (``run_status``).
+        alive: Whether the owning process still runs; None when that cannot be told
+            (another host).
+        finished: Whether the run wrote its summary (it got to the end).
+    """
+    if alive is None:
+        return status
+    if alive:
+        return status if finished else "running"
+    if status == "running" or not finished:
+        return "interrupted"
+    return status
 
 
 def resolve_run_id(cfg: PipelineConfig, run_id: str | None = None) -> str:
@@ -217,7 +274,10 @@ def read_summary(cfg: PipelineConfig, run_id: str) -> dict[str, Any] | None:
 
 
 def _run_row(
-    store: mlmd.MetadataStore, cfg: PipelineConfig, context: metadata_store_pb2.Context
+    store: mlmd.MetadataStore,
+    cfg: PipelineConfig,
+    context: metadata_store_pb2.Context,
+    owner: run_lock.RunOwner | None = None,
 ) -> RunRow:
     system_types = {
         t.id for t in store.get_execution_types() if t.name.endswith(_SYSTEM_NODE_TYPES)
@@ -238,16 +298,41 @@ def _run_row(
     pushes = [
         p for p in outputs.get(PUSHED_MODEL_TYPE, []) if metadata.custom_property(p, "pushed") == 1
     ]
+    active = [e for e in executions if e.last_known_state in (_State.NEW, _State.RUNNING)]
+    summary = read_summary(cfg, context.name)
+    status = run_status(states)
+    if owner is not None:
+        status = owned_status(status, owner.alive(), finished=summary is not None)
     return RunRow(
         run_id=context.name,
         started=local_time(context.create_time_since_epoch),
-        status=run_status(states),
+        status=status,
         blessed=(verdicts[0] == 1) if verdicts else None,
         pushed_version=metadata.custom_property(pushes[0], "pushed_version") if pushes else None,
-        outcome=(read_summary(cfg, context.name) or {}).get("outcome"),
+        outcome=(summary or {}).get("outcome"),
         failed_node=_node_id(store, failed[0].id, cfg.name) if failed else None,
         executed=states.count(_State.COMPLETE),
         cached=states.count(_State.CACHED),
+        owner=owner,
+        active_node=_node_id(store, active[-1].id, cfg.name) if active else None,
+    )
+
+
+def _unrecorded_row(cfg: PipelineConfig, owner: run_lock.RunOwner) -> RunRow:
+    """A run its owner recorded that left nothing in ML Metadata (yet)."""
+    summary = read_summary(cfg, owner.run_id)
+    started = owner.started or datetime.datetime.fromtimestamp(0).astimezone()
+    return RunRow(
+        run_id=owner.run_id,
+        started=started,
+        status=owned_status("running", owner.alive(), finished=summary is not None),
+        blessed=None,
+        pushed_version=None,
+        outcome=(summary or {}).get("outcome"),
+        failed_node=None,
+        executed=0,
+        cached=0,
+        owner=owner,
     )
 
 
@@ -573,7 +658,7 @@ def format_runs(rows: list[RunRow]) -> str:
             r.status,
             "-" if r.blessed is None else ("yes" if r.blessed else "no"),
             r.pushed_version or "-",
-            r.outcome or (f"failed at {r.failed_node}" if r.failed_node else ""),
+            r.outcome or _unfinished_outcome(r),
         )
         for r in rows
     ]
@@ -584,6 +669,16 @@ def format_runs(rows: list[RunRow]) -> str:
         + line[5]
         for line in [headers, *lines]
     )
+
+
+def _unfinished_outcome(row: RunRow) -> str:
+    """What the outcome column says of a run that wrote no summary."""
+    where = f" at {row.active_node}" if row.active_node else ""
+    if row.status == "interrupted" and row.owner:
+        return f"interrupted{where}: {row.owner.process.describe()} is gone"
+    if row.status == "running" and row.owner:
+        return f"running{where}: {row.owner.process.describe()}"
+    return f"failed at {row.failed_node}" if row.failed_node else ""
 
 
 def format_lineage(found: Lineage) -> str:

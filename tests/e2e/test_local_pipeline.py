@@ -297,3 +297,44 @@ def test_reblessed_served_model_is_not_pushed_again(reevaluated_run, first_run, 
     assert summary["blessed"] is True
     assert summary["pushed_version"] == first_run[1]["pushed_version"]
     assert served_versions(workspace / "work") == [first_run[1]["pushed_version"]]
+
+
+def test_two_runs_started_together_train_and_push_once(tmp_path):
+    """Two real ``runner.py --local`` processes on one work dir: one waits for the other."""
+    config = write_config(tmp_path)
+    command = [sys.executable, str(REPO / "runner.py"), "--local", "--config", str(config)]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=1200) for process in processes]
+
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+    waited = [i for i, (stdout, _) in enumerate(outputs) if "waiting for it to finish" in stdout]
+    assert len(waited) == 1, [stdout[:500] for stdout, _ in outputs]
+    second, first = waited[0], 1 - waited[0]
+    work_dir = tmp_path / "work"
+    summaries = [
+        json.loads((work_dir / "runs" / _run_id(stdout) / "summary.json").read_text())
+        for stdout, _ in outputs
+    ]
+    assert (
+        outputs[second][0]
+        .splitlines()[0]
+        .startswith(
+            f"penguins: work dir {work_dir} is in use by run {summaries[first]['run_id']} "
+            f"(pid {processes[first].pid} on host "
+        )
+    )
+    assert states(summaries[first])["Trainer"] == "executed"
+    assert mlmd_states(work_dir, summaries[second]["run_id"], COMPONENTS) == dict.fromkeys(
+        COMPONENTS, "cached"
+    )
+    assert served_versions(work_dir) == [summaries[first]["pushed_version"]] == ["1"]
+
+
+def _run_id(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith("penguins: run ")).split()[
+        2
+    ]

@@ -1,9 +1,17 @@
 """runner.py's command line: set-up advice, config errors and argument errors."""
 
+import datetime
+import json
 import os
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = str(REPO / "runner.py")
@@ -126,3 +134,168 @@ def test_verbose_run_streams_logs_and_keeps_the_file(tmp_path):
     assert "INFO tfx: a python log line" in result.stderr
     assert "a line written below python" in result.stderr
     assert "INFO tfx: a python log line" in log.read_text()
+
+
+# ---------------------------------------------------------------------------- filesystem errors
+
+EXIT_FILESYSTEM, EXIT_WORK_DIR_BUSY = 4, 5
+
+
+def assert_one_line(stderr: str, *fragments: str) -> None:
+    assert "Traceback" not in stderr
+    assert stderr.count("\n") == 1, stderr
+    for fragment in fragments:
+        assert fragment in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["--local"], ["runs"], ["versions"], ["rollback"], ["serve", "--port", "0"], ["lineage"]],
+)
+def test_a_work_dir_that_is_a_regular_file_is_one_line_and_exit_4(tmp_path, command):
+    work_dir = tmp_path / "work"
+    work_dir.write_text("a file where the work dir should be")
+
+    result = run(RUNNER, *command, "--work-dir", str(work_dir))
+
+    assert result.returncode == EXIT_FILESYSTEM
+    assert_one_line(
+        result.stderr, "filesystem error: ", f"({work_dir} is a regular file, not a directory)"
+    )
+
+
+def test_a_run_stopped_by_a_filesystem_error_logs_the_traceback(tmp_path):
+    work_dir = tmp_path / "work"
+    (work_dir / "metadata.sqlite").mkdir(parents=True)
+
+    result = run(RUNNER, "--local", "--work-dir", str(work_dir))
+
+    assert result.returncode == EXIT_FILESYSTEM
+    [log] = (work_dir / "runs").glob("*/pipeline.log")
+    assert_one_line(
+        result.stderr,
+        f"filesystem error: {work_dir / 'metadata.sqlite'}: Is a directory",
+        f"(traceback in {log})",
+    )
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "IsADirectoryError" in text
+
+
+def test_versions_with_an_unreadable_history_is_one_line(tmp_path):
+    base = _serving_root_with_versions(tmp_path, [1])
+    (base / "push_history.jsonl").mkdir()
+
+    result = run(RUNNER, "versions", "--work-dir", str(tmp_path))
+
+    assert result.returncode == EXIT_FILESYSTEM
+    assert_one_line(result.stderr, f"{base / 'push_history.jsonl'}: Is a directory")
+
+
+def test_rollback_blocked_by_a_file_is_one_line(tmp_path):
+    base = _serving_root_with_versions(tmp_path, [1, 2])
+    (base / "rolled_back").write_text("a file where rollback puts versions")
+
+    result = run(RUNNER, "rollback", "--work-dir", str(tmp_path))
+
+    assert result.returncode == EXIT_FILESYSTEM
+    assert_one_line(result.stderr, str(base / "rolled_back"), "is a regular file")
+    assert sorted(p.name for p in base.iterdir() if p.name.isdigit()) == ["1", "2"]
+
+
+# ---------------------------------------------------------------------------- versions
+
+ISO_LOCAL = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
+
+
+def test_versions_prints_iso_8601_local_times(tmp_path):
+    base = _serving_root_with_versions(tmp_path, [1, 2])
+    assert run(RUNNER, "rollback", "--work-dir", str(tmp_path)).returncode == 0
+    [record] = [json.loads(line) for line in (base / "push_history.jsonl").read_text().splitlines()]
+
+    # A zone with a half-hour offset and no daylight saving: the offset shows which.
+    shown = run(
+        RUNNER, "versions", "--work-dir", str(tmp_path), env={**os.environ, "TZ": "Asia/Kolkata"}
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    header, line = shown.stdout.splitlines()[3:5]
+    assert header.split() == ["time", "(local)", "event", "details"]
+    stamp = line.split()[0]
+    assert re.fullmatch(ISO_LOCAL, stamp) and stamp.endswith("+05:30")
+    assert datetime.datetime.fromisoformat(stamp).timestamp() == int(record["time"])
+    assert line.split()[1] == "rollback" and "from_version=2" in line
+
+
+# ---------------------------------------------------------------------------- one run per work dir
+
+HOLD_WORK_DIR = """
+import sys
+from pathlib import Path
+from pipeline import run_lock
+lock = run_lock.WorkDirLock(Path(sys.argv[1]))
+lock.acquire(wait=False, on_wait=print)
+with lock:
+    lock.claim("holder-run")
+    print("holding", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def read_line(child: subprocess.Popen, timeout: float = 120) -> str:
+    ready, _, _ = select.select([child.stdout], [], [], timeout)
+    assert ready, f"no line from pid {child.pid} within {timeout} s"
+    return child.stdout.readline()
+
+
+def test_a_second_run_waits_for_or_refuses_the_work_dir_and_a_killed_run_is_interrupted(
+    tmp_path,
+):
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WORK_DIR, str(work_dir)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    waiter = None
+    try:
+        assert read_line(holder) == "holding\n"
+        named = f"is in use by run holder-run (pid {holder.pid} on host "
+
+        refused = run(RUNNER, "--local", "--no-wait", "--work-dir", str(work_dir))
+        assert refused.returncode == EXIT_WORK_DIR_BUSY
+        assert_one_line(refused.stderr, f"work dir busy: {work_dir} {named}", "started 20")
+        assert "not starting (--no-wait)" in refused.stderr
+
+        waiter = subprocess.Popen(
+            [sys.executable, RUNNER, "--local", "--work-dir", str(work_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        waiting = read_line(waiter)
+        assert waiting.startswith(f"penguins: work dir {work_dir} {named}")
+        assert waiting.endswith("; waiting for it to finish\n")
+        time.sleep(1.0)
+        assert waiter.poll() is None and not (work_dir / "runs").exists()
+
+        holder.kill()  # the kernel drops its lock with it
+        started = read_line(waiter)
+        assert started.startswith("penguins: run ")
+        run_id = started.split()[2]
+        assert (work_dir / "runs" / run_id / "owner.json").is_file()
+    finally:
+        holder.kill()
+        holder.wait()
+        if waiter is not None:
+            os.killpg(waiter.pid, signal.SIGKILL)
+            waiter.wait()
+
+    shown = run(RUNNER, "runs", "--work-dir", str(work_dir))
+    assert shown.returncode == 0, shown.stderr
+    [line] = [line for line in shown.stdout.splitlines() if line.startswith(run_id)]
+    assert line.split()[3] == "interrupted"
+    assert f"pid {waiter.pid} on host" in line and line.endswith("is gone")

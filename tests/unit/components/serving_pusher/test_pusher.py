@@ -5,7 +5,11 @@ sources on a remote-style filesystem (TensorFlow's in-process ``ram://``).
 """
 
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfx import types
 from tfx.types import standard_artifacts
 
-from components import features
+from components import features, process_owner
 from components.serving_pusher import pusher
 from components.serving_pusher.component import Executor, ServingPusher
 from components.trainer import export
@@ -666,3 +670,101 @@ def test_component_refuses_a_serving_root_that_is_a_uri():
             model_name="penguins",
             keep_versions=2,
         )
+
+
+# ---------------------------------------------------------------------------- stale staging
+
+REPO = Path(__file__).resolve().parents[4]
+PUSH_CHILD = """
+import sys
+from components.serving_pusher import pusher
+pusher.push_model(sys.argv[1], sys.argv[2])
+"""
+PUBLISH_CHILD = """
+import sys
+from pathlib import Path
+from components.serving_pusher import pusher
+files = sorted(str(p) for p in Path(sys.argv[1]).iterdir())
+pusher.publish_files(files, sys.argv[2])
+"""
+
+
+def start_child(script: str, *args: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=REPO)
+
+
+def wait_for_staging(directory: Path, child: subprocess.Popen, timeout: float = 120) -> str:
+    """The name of the child's staging copy, as soon as it appears."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if directory.is_dir() and (found := leftovers(directory)):
+            return found[0]
+        assert child.poll() is None, "the child finished before its staging copy was seen"
+        time.sleep(0.005)
+    raise AssertionError(f"no staging copy in {directory} within {timeout} s")
+
+
+def many_files(directory: Path, count: int = 800, size: int = 4096) -> Path:
+    directory.mkdir()
+    for i in range(count):
+        (directory / f"f{i:05d}").write_bytes(bytes([i % 256]) * size)
+    return directory
+
+
+def test_a_push_removes_the_staging_copy_of_a_push_killed_midway(tmp_path, base):
+    big = fake_model(tmp_path / "big", files=800, size=4096)
+    base.mkdir(parents=True)
+    killed = start_child(PUSH_CHILD, big, base)
+    staging = wait_for_staging(base, killed)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert leftovers(base) == [staging] and numeric_dirs(base) == []
+    assert staging.startswith(".tmp-1.") and staging.endswith(f"@{process_owner.host_name()}")
+
+    result = pusher.push_model(str(fake_model(tmp_path / "small")), base)
+
+    assert (result.version, result.stale_staging) == (1, (staging,))
+    assert leftovers(base) == [] and numeric_dirs(base) == ["1"]
+
+
+def test_a_push_leaves_the_staging_copy_of_a_live_writer_alone(tmp_path, base):
+    tflite_dir = pusher.tflite_base_path(base)
+    source = many_files(tmp_path / "tflite")
+    live = start_child(PUBLISH_CHILD, source, tflite_dir / "7")
+    try:
+        wait_for_staging(tflite_dir, live)
+        result = pusher.push_model(str(fake_model(tmp_path / "small")), base)
+        still_copying = live.poll() is None
+    finally:
+        assert live.wait(timeout=120) == 0  # its copy was not pulled from under it
+
+    assert still_copying, "the live copy finished before the push; make it larger"
+    assert result.stale_staging == ()
+    assert leftovers(tflite_dir) == []  # its owner renamed it into place
+    assert sorted(p.name for p in (tflite_dir / "7").iterdir()) == sorted(
+        p.name for p in source.iterdir()
+    )
+
+
+def test_stale_staging_from_elsewhere_is_judged_by_age(tmp_path):
+    directory = tmp_path / "penguins"
+    directory.mkdir()
+    lock_taken = time.time()
+    names = {
+        "old_elsewhere": ".tmp-3.4242.99@another-host",
+        "new_elsewhere": ".tmp-4.4242.99@another-host",
+        "old_format": ".tmp-5-4242",
+        "reused_pid": f".tmp-6.{os.getpid()}.1@{process_owner.host_name()}",
+        "mine": pusher.staging_name("8"),
+    }
+    for name in names.values():
+        (directory / name).mkdir()
+    for key in ("old_elsewhere", "old_format", "mine"):
+        os.utime(directory / names[key], (lock_taken - 60, lock_taken - 60))
+    os.utime(directory / names["new_elsewhere"], (lock_taken + 1, lock_taken + 1))
+
+    removed = pusher.remove_stale_staging(directory, older_than=lock_taken)
+
+    stale = ("old_elsewhere", "old_format", "reused_pid")
+    assert removed == sorted(names[key] for key in stale)
+    assert sorted(leftovers(directory)) == sorted([names["new_elsewhere"], names["mine"]])

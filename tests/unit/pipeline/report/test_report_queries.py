@@ -5,9 +5,12 @@ with their input and output events; a cached run whose executions point at the f
 run's artifacts, as TFX's cache does.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import ml_metadata as mlmd
@@ -15,11 +18,17 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 from tfx.utils import io_utils
 
-from components import features
+from components import features, process_owner
+from pipeline import run_lock
 from pipeline.config import DataConfig, PipelineConfig
 from pipeline.report import queries
 
 PIPELINE = "penguins"
+SPEC = features.FeatureSpec(
+    task=features.CLASSIFICATION,
+    label=features.Label("species", ("Adelie", "Gentoo")),
+    features=(features.make_feature("island", "categorical"),),
+)
 RUN_1, RUN_2, RUN_3 = "20260101T000000.000001", "20260102T000000.000001", "20260103T000000.000001"
 HYPERPARAMETERS = {"learning_rate": 0.02, "hidden_units": [16, 8]}
 
@@ -71,8 +80,10 @@ class MetadataWriter:
     def _context(self, type_name: str, name: str) -> pb.Context:
         if (type_name, name) not in self._contexts:
             type_id = self.store.put_context_type(pb.ContextType(name=type_name))
-            context = pb.Context(type_id=type_id, name=name)
-            [context.id] = self.store.put_contexts([context])
+            context = self.store.get_context_by_type_and_name(type_name, name)
+            if context is None:
+                context = pb.Context(type_id=type_id, name=name)
+                [context.id] = self.store.put_contexts([context])
             self._contexts[(type_name, name)] = context
         return self._contexts[(type_name, name)]
 
@@ -102,11 +113,7 @@ def world(tmp_path):
         name=PIPELINE,
         work_dir=tmp_path / "work",
         data=DataConfig(csv_dir=csv_dir),
-        spec=features.FeatureSpec(
-            task=features.CLASSIFICATION,
-            label=features.Label("species", ("Adelie", "Gentoo")),
-            features=(features.make_feature("island", "categorical"),),
-        ),
+        spec=SPEC,
     )
     cfg.work_dir.mkdir()
     writer = MetadataWriter(cfg.metadata_path)
@@ -336,3 +343,124 @@ def test_resolve_run_id(world):
     assert queries.resolve_run_id(cfg, RUN_1) == RUN_1
     with pytest.raises(queries.NoSuchRunError, match="no run 'nope'"):
         queries.resolve_run_id(cfg, "nope")
+
+
+# ---------------------------------------------------------------------------- run owners
+
+RUN_4 = "20260104T000000.000001"
+
+
+def dead_owner(run_id: str) -> run_lock.RunOwner:
+    """The owner record of a real process that has since been killed."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner = run_lock.RunOwner(
+        run_id,
+        dataclasses.replace(
+            process_owner.current(),
+            pid=child.pid,
+            start_ticks=process_owner._start_ticks(child.pid),
+        ),
+    )
+    child.kill()
+    child.wait()
+    return owner
+
+
+def stuck_in_trainer(cfg: PipelineConfig) -> None:
+    """RUN_4 got as far as the Trainer, whose execution ML Metadata still calls RUNNING."""
+    writer = MetadataWriter(cfg.metadata_path)
+    writer.execute(RUN_4, "CsvExampleGen", outputs={"examples": writer.artifact("Examples", "x")})
+    writer.execute(RUN_4, "Trainer", state=pb.Execution.RUNNING)
+    (cfg.runs_dir / RUN_4).mkdir(parents=True)
+
+
+def row(cfg: PipelineConfig, run_id: str) -> queries.RunRow:
+    return next(r for r in queries.list_runs(cfg) if r.run_id == run_id)
+
+
+def test_a_run_whose_owner_was_killed_is_interrupted(world):
+    cfg, _ = world
+    stuck_in_trainer(cfg)
+    owner = dead_owner(RUN_4)
+    run_lock.write_run_owner(cfg.runs_dir / RUN_4, owner)
+
+    stuck = row(cfg, RUN_4)
+    assert (stuck.status, stuck.active_node, stuck.owner) == ("interrupted", "Trainer", owner)
+    line = queries.format_runs(queries.list_runs(cfg)).splitlines()[1]
+    assert line.split()[:3] == [
+        RUN_4,
+        stuck.started.strftime("%Y-%m-%d"),
+        stuck.started.strftime("%H:%M:%S"),
+    ]
+    assert line.endswith(
+        f"interrupted at Trainer: pid {owner.process.pid} on host "
+        f"{owner.process.host}, started {owner.process.started_at} is gone"
+    )
+
+
+def test_a_run_whose_owner_still_runs_is_running(world):
+    cfg, _ = world
+    stuck_in_trainer(cfg)
+    run_lock.write_run_owner(
+        cfg.runs_dir / RUN_4, run_lock.RunOwner(RUN_4, process_owner.current())
+    )
+
+    assert row(cfg, RUN_4).status == "running"
+
+
+def test_a_run_owned_on_another_host_keeps_what_ml_metadata_says(world):
+    cfg, _ = world
+    stuck_in_trainer(cfg)
+    elsewhere = dataclasses.replace(dead_owner(RUN_4).process, host="another-host")
+    run_lock.write_run_owner(cfg.runs_dir / RUN_4, run_lock.RunOwner(RUN_4, elsewhere))
+
+    assert row(cfg, RUN_4).status == "running"
+
+
+def test_a_finished_run_keeps_its_status_after_its_owner_exits(world):
+    cfg, _ = world
+    run_lock.write_run_owner(cfg.runs_dir / RUN_1, dead_owner(RUN_1))  # it wrote summary.json
+
+    assert row(cfg, RUN_1).status == "complete"
+
+
+def test_a_run_killed_before_reaching_ml_metadata_is_listed_as_interrupted(world):
+    cfg, _ = world
+    run_id = "20260105T000000.000001"
+    (cfg.runs_dir / run_id).mkdir()
+    run_lock.write_run_owner(cfg.runs_dir / run_id, dead_owner(run_id))
+
+    unrecorded = row(cfg, run_id)
+    assert (unrecorded.status, unrecorded.executed) == ("interrupted", 0)
+
+
+def test_runs_recorded_only_by_their_owners_are_listed_without_a_store(tmp_path):
+    (tmp_path / "penguins.csv").write_text("species,island\nAdelie,Biscoe\n")
+    cfg = PipelineConfig(
+        name=PIPELINE,
+        work_dir=tmp_path / "work",
+        data=DataConfig(csv_dir=tmp_path),
+        spec=SPEC,
+    )
+    with pytest.raises(FileNotFoundError, match="no ML Metadata database"):
+        queries.list_runs(cfg)
+    (cfg.runs_dir / RUN_1).mkdir(parents=True)
+    run_lock.write_run_owner(cfg.runs_dir / RUN_1, dead_owner(RUN_1))
+
+    assert [(r.run_id, r.status) for r in queries.list_runs(cfg)] == [(RUN_1, "interrupted")]
+
+
+@pytest.mark.parametrize(
+    ("status", "alive", "finished", "shown"),
+    [
+        ("running", False, False, "interrupted"),
+        ("complete", False, False, "interrupted"),  # killed between two components
+        ("running", False, True, "interrupted"),
+        ("failed", False, True, "failed"),
+        ("complete", True, False, "running"),  # between two components, still going
+        ("complete", True, True, "complete"),
+        ("running", None, False, "running"),  # another host: ML Metadata's word stands
+    ],
+)
+def test_owned_status(status, alive, finished, shown):
+    assert queries.owned_status(status, alive, finished) == shown
