@@ -10,6 +10,7 @@ import json
 import os
 
 from tfx import v1 as tfx
+from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components import features
@@ -107,7 +108,7 @@ def TFLiteConverter(
         )
 
 
-def _record(artifact: tfx.types.Artifact, properties: dict[str, float | int]) -> None:
+def _record(artifact: Artifact, properties: dict[str, float | int]) -> None:
     for name, value in properties.items():
         if isinstance(value, int):
             artifact.set_int_custom_property(name, value)
