@@ -5,13 +5,17 @@ Layout under ``model_base_path`` (what TF Serving and ``serving/server.py`` read
     <model_base_path>/<version>/saved_model.pb   # one numeric directory per served version
     <model_base_path>/rolled_back/<version>/     # versions taken out of service by rollback()
     <model_base_path>/push_history.jsonl         # one JSON object per push, rollback, retirement
+    <model_base_path>/owner.json                 # the pipeline that owns this model name
     <model_base_path>/.tmp-<name>.<pid>.<ticks>@<host>   # a copy in progress, and its owner
     <model_base_path>-tflite/<version>/          # TFLite files published with a version
     <model_base_path>-tflite/rolled_back/<version>/
 
 TF Serving only loads directories whose names are integers, so a copy becomes visible
-the moment it is renamed to ``<version>``, complete. Version numbers only grow: a number
-once pushed is never given out again, even after it was rolled back or retired.
+the moment it is renamed to ``<version>``, complete. The first push that names its
+pipeline writes ``owner.json``; a push from another pipeline into the same model name is
+refused (``ModelOwnershipError``), so two pipelines never replace each other's model.
+Version numbers only grow: a number once pushed is never given out again, even after it
+was rolled back or retired.
 
 Sources (the SavedModel, TFLite files) are read through ``tf.io.gfile``, so they may live
 on any filesystem it knows (``gs://`` on Kubeflow, local). The serving root must be a
@@ -44,6 +48,7 @@ import numpy as np
 from components import process_owner
 
 HISTORY_FILE = "push_history.jsonl"
+OWNER_FILE = "owner.json"
 ROLLED_BACK_DIR = "rolled_back"
 MODELS_CONFIG_FILE = "models.config"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
@@ -64,6 +69,10 @@ _NOISE = ("Graph execution error", "Detected at node", "<stack traces", "[[", "F
 
 class SmokeTestError(RuntimeError):
     """A model failed to load or gave unusable predictions; it must not be pushed."""
+
+
+class ModelOwnershipError(ValueError):
+    """A pipeline tried to push into a model name another pipeline owns."""
 
 
 class RollbackError(ValueError):
@@ -102,6 +111,7 @@ def smoke_test(
     saved_model_dir: str,
     dense_inputs: dict[str, np.ndarray],
     signature_key: str = "serving_raw",
+    task: str | None = None,
 ) -> None:
     """Loads a SavedModel and checks its predictions on a few examples.
 
@@ -109,11 +119,12 @@ def smoke_test(
         saved_model_dir: The SavedModel directory.
         dense_inputs: One rank-1 array per input of the signature, all of length n.
         signature_key: The signature to call.
+        task: ``classification`` or ``regression`` (see ``check_outputs``); None: the
+            one the outputs answer.
 
     Raises:
         SmokeTestError: With a one-line reason if the model cannot be loaded or called,
-            or ``probabilities`` is not an [n, k>=2] array of finite values in [0, 1]
-            whose rows sum to 1.
+            or its outputs fail ``check_outputs``.
     """
     # Imported here so pushing, rollback and history stay usable without TensorFlow.
     import tensorflow as tf
@@ -133,18 +144,45 @@ def smoke_test(
     except Exception as error:  # a model that cannot run its own signature is broken
         raise SmokeTestError(f"{signature_key} failed: {describe_error(error)}") from error
     n = len(next(iter(dense_inputs.values())))
-    check_outputs({key: value.numpy() for key, value in outputs.items()}, n)
+    check_outputs({key: value.numpy() for key, value in outputs.items()}, n, task)
 
 
-def check_outputs(outputs: dict[str, np.ndarray], n: int) -> None:
-    """Checks model outputs for n examples; raises SmokeTestError naming the first problem."""
-    if "probabilities" not in outputs:
-        raise SmokeTestError(f"no 'probabilities' output; found {sorted(outputs)}")
+def check_outputs(outputs: dict[str, np.ndarray], n: int, task: str | None = None) -> None:
+    """Checks model outputs for n examples; raises SmokeTestError naming the first problem.
+
+    Classification: ``probabilities`` is an [n, k>=2] array of finite values in [0, 1]
+    whose rows sum to 1. Regression: ``predictions`` is an [n] array of finite floats.
+    Every output has n rows.
+
+    Args:
+        outputs: Output name -> array, as the signature returned them.
+        n: Examples fed.
+        task: ``classification`` or ``regression``; None: classification if there is a
+            ``probabilities`` output, regression if there is a ``predictions`` one.
+    """
+    task = task or _task_of(outputs)
+    if task not in _CHECKS:
+        raise SmokeTestError(f"unknown task {task!r}; expected one of {sorted(_CHECKS)}")
+    name = _OUTPUT_OF_TASK[task]
+    if name not in outputs:
+        raise SmokeTestError(f"no {name!r} output for a {task} model; found {sorted(outputs)}")
     for key, value in outputs.items():
         if value.ndim == 0 or value.shape[0] != n:
             shape = list(value.shape)
             raise SmokeTestError(f"output {key!r} has shape {shape}, expected [{n}, ...]")
-    probabilities = outputs["probabilities"]
+    _CHECKS[task](outputs[name], n)
+
+
+def _task_of(outputs: dict[str, np.ndarray]) -> str:
+    tasks = [task for task, name in _OUTPUT_OF_TASK.items() if name in outputs]
+    if len(tasks) != 1:
+        raise SmokeTestError(
+            f"expected a 'probabilities' or a 'predictions' output; found {sorted(outputs)}"
+        )
+    return tasks[0]
+
+
+def _check_probabilities(probabilities: np.ndarray, n: int) -> None:
     if probabilities.ndim != 2 or probabilities.shape[1] < 2:
         raise SmokeTestError(
             f"probabilities have shape {list(probabilities.shape)}, expected [{n}, k>=2]"
@@ -157,6 +195,19 @@ def check_outputs(outputs: dict[str, np.ndarray], n: int) -> None:
     worst = float(np.max(np.abs(sums - 1.0)))
     if worst > _SUM_TOLERANCE:
         raise SmokeTestError(f"probability rows sum to {sums.tolist()}, not 1")
+
+
+def _check_predictions(predictions: np.ndarray, n: int) -> None:
+    if predictions.shape != (n,):
+        raise SmokeTestError(f"predictions have shape {list(predictions.shape)}, expected [{n}]")
+    if not np.issubdtype(predictions.dtype, np.floating):
+        raise SmokeTestError(f"predictions are {predictions.dtype}, expected floats")
+    if not np.isfinite(predictions).all():
+        raise SmokeTestError("predictions contain NaN or infinite values")
+
+
+_OUTPUT_OF_TASK = {"classification": "probabilities", "regression": "predictions"}
+_CHECKS = {"classification": _check_probabilities, "regression": _check_predictions}
 
 
 def _signature_tensors(tf: Any, signature: Any, dense_inputs: dict[str, np.ndarray]) -> dict:
@@ -363,6 +414,7 @@ def push_model(
     model_base_path: str | os.PathLike,
     version: int | None = None,
     source_id: str | None = None,
+    pipeline_name: str | None = None,
 ) -> PushResult:
     """Copies a SavedModel to ``<model_base_path>/<version>`` atomically.
 
@@ -380,10 +432,15 @@ def push_model(
             An older or rolled-back version with that id does not count: serving the model
             again needs a new, higher version.
 
+        pipeline_name: The pushing pipeline. The first push naming one claims the model
+            name for it (``owner.json``); later pushes must name the same pipeline.
+            None: no ownership check (a push by hand).
+
     Returns:
         The version, its directory and whether it was already served.
 
     Raises:
+        ModelOwnershipError: Another pipeline owns the model name (see ``check_owner``).
         FileNotFoundError: ``source_dir`` holds no SavedModel.
         FileExistsError: ``version`` was given and has been used before.
         OSError: The copy failed; nothing numeric was left behind.
@@ -400,17 +457,72 @@ def push_model(
             for directory in (base, tflite_base_path(base))
             for removed in remove_stale_staging(directory, older_than=locked_at)
         )
+        if pipeline_name is not None:
+            _claim(base, pipeline_name)
         served = _served_with_source_id(base, source_id)
         if served is not None:
             return PushResult(served, base / str(served), already_served=True, stale_staging=stale)
         version = _checked_version(base, version)
         destination = base / str(version)
         _atomic_copytree(source, destination)
-        _append_history(
-            base,
-            {"event": "push", "version": version, "source_id": source_id, "source": source},
-        )
+        record = {"event": "push", "version": version, "source_id": source_id, "source": source}
+        if pipeline_name is not None:
+            record["pipeline"] = pipeline_name
+        _append_history(base, record)
     return PushResult(version, destination, already_served=False, stale_staging=stale)
+
+
+def model_owner(model_base_path: str | os.PathLike) -> str | None:
+    """The pipeline that owns the model name (from ``owner.json``); None if unclaimed.
+
+    Raises:
+        ModelOwnershipError: ``owner.json`` exists but cannot be read.
+    """
+    path = serving_path(model_base_path) / OWNER_FILE
+    if not path.exists():
+        return None
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))["pipeline"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelOwnershipError(f"cannot read the model's owner from {path}: {error}") from None
+    if not isinstance(owner, str) or not owner:
+        raise ModelOwnershipError(f"cannot read the model's owner from {path}: {owner!r}")
+    return owner
+
+
+def check_owner(model_base_path: str | os.PathLike, pipeline_name: str) -> None:
+    """Returns if ``pipeline_name`` may push into the model name: unclaimed or its own.
+
+    Raises:
+        ModelOwnershipError: Another pipeline owns it; one line naming both pipelines and
+            the config key ``pusher.model_name``.
+    """
+    base = serving_path(model_base_path)
+    owner = model_owner(base)
+    if owner is not None and owner != pipeline_name:
+        raise ModelOwnershipError(
+            f"serving model {base.name!r} ({base}) belongs to pipeline {owner!r}; pipeline"
+            f" {pipeline_name!r} may not push into it: give {pipeline_name!r} a"
+            " pusher.model_name of its own in its config"
+        )
+
+
+def _claim(base: Path, pipeline_name: str) -> None:
+    """Checks ownership and records ``pipeline_name`` as the owner of an unclaimed name.
+
+    A model directory pushed to before owners were recorded is claimed by the first
+    pipeline that pushes to it with its name. Call holding the model's lock.
+    """
+    if not pipeline_name:
+        raise ValueError("pipeline_name must not be empty")
+    check_owner(base, pipeline_name)
+    path = base / OWNER_FILE
+    if path.exists():
+        return
+    staging = base / staging_name(OWNER_FILE)
+    content = {"pipeline": pipeline_name, "since": time.time()}
+    staging.write_text(json.dumps(content, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(staging, path)
 
 
 def remove_stale_staging(directory: str | os.PathLike, older_than: float) -> list[str]:

@@ -1,9 +1,11 @@
 """pusher.py and the ServingPusher executor.
 
-Version layout, atomic copies, history, retention, rollback, config, smoke test; and
-sources on a remote-style filesystem (TensorFlow's in-process ``ram://``).
+Version layout, atomic copies, history, retention, rollback, config, smoke test per task,
+model-name ownership; and sources on a remote-style filesystem (TensorFlow's in-process
+``ram://``).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -17,11 +19,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
+from penguins_spec import CATEGORICAL, NUMERIC, SPEC
 from tensorflow_serving.config import model_server_config_pb2
 from tfx import types
 from tfx.types import standard_artifacts
 
-from components import features, process_owner
+from components import process_owner
 from components.serving_pusher import pusher
 from components.serving_pusher.component import Executor, ServingPusher
 from components.trainer import export
@@ -31,27 +34,38 @@ BUCKETS = 4
 
 
 class TinyModel(tf.Module):
-    """A serving_raw-like signature over the real feature names; ``broken`` spoils its output."""
+    """A serving_raw-like signature over the penguins features; ``broken`` spoils its output.
 
-    def __init__(self, seed: int, broken: str | None = None):
+    ``task`` "classification" returns probabilities, class ids and classes; "regression"
+    one float ``predictions`` value per example.
+    """
+
+    def __init__(self, seed: int, broken: str | None = None, task: str = "classification"):
         super().__init__()
-        numeric, categorical = features.NUMERIC_FEATURE_KEYS, features.CATEGORICAL_FEATURE_KEYS
-        width = len(numeric) + BUCKETS * len(categorical)
-        weights = np.random.default_rng(seed).normal(size=(width, len(CLASSES)))
+        width = len(NUMERIC) + BUCKETS * len(CATEGORICAL)
+        columns = 1 if task == "regression" else len(CLASSES)
+        weights = np.random.default_rng(seed).normal(size=(width, columns))
         self.weights = tf.Variable(weights.astype(np.float32))
         self.broken = broken
-        self.serve_raw = tf.function(self._serve, input_signature=[export.dense_input_signature()])
+        self.task = task
+        self.serve_raw = tf.function(
+            self._serve, input_signature=[export.dense_input_signature(SPEC)]
+        )
 
     def _serve(self, dense):
-        numbers = [
-            tf.where(tf.math.is_nan(dense[k]), 0.0, dense[k]) / 100.0
-            for k in features.NUMERIC_FEATURE_KEYS
-        ]
+        numbers = [tf.where(tf.math.is_nan(dense[k]), 0.0, dense[k]) / 100.0 for k in NUMERIC]
         categories = [
             tf.one_hot(tf.strings.to_hash_bucket_fast(dense[k], BUCKETS), BUCKETS)
-            for k in features.CATEGORICAL_FEATURE_KEYS
+            for k in CATEGORICAL
         ]
         inputs = tf.concat([tf.stack(numbers, axis=1), *categories], axis=1)
+        if self.task == "regression":
+            predictions = tf.reshape(inputs @ self.weights, [-1]) * 10.0 + 4000.0
+            if self.broken == "nan":
+                predictions = predictions * float("nan")
+            elif self.broken == "shape":
+                predictions = tf.reshape(predictions, [-1, 1])
+            return {"predictions": predictions}
         probabilities = tf.nn.softmax(inputs @ self.weights)
         class_ids = tf.argmax(probabilities, axis=1)
         if self.broken == "nan":
@@ -68,29 +82,31 @@ class TinyModel(tf.Module):
 class ExamplesModel(TinyModel):
     """TinyModel with a ``serving_default`` over serialized tf.Examples, as the Trainer's."""
 
-    def __init__(self, seed: int):
-        super().__init__(seed)
+    def __init__(self, seed: int, task: str = "classification"):
+        super().__init__(seed, task=task)
         examples = tf.TensorSpec([None], tf.string, name="examples")
         self.serve_examples = tf.function(self._parse, input_signature=[examples])
 
     def _parse(self, examples):
         spec = {
             key: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))
-            for key in features.NUMERIC_FEATURE_KEYS
+            for key in NUMERIC
         }
-        for key in features.CATEGORICAL_FEATURE_KEYS:
+        for key in CATEGORICAL:
             spec[key] = tf.io.FixedLenFeature([], tf.string, default_value="")
         return self._serve(tf.io.parse_example(examples, spec))
 
 
-def save_tiny_model(directory: Path, seed: int = 0, broken: str | None = None) -> Path:
-    module = TinyModel(seed, broken)
+def save_tiny_model(
+    directory: Path, seed: int = 0, broken: str | None = None, task: str = "classification"
+) -> Path:
+    module = TinyModel(seed, broken, task)
     tf.saved_model.save(module, str(directory), signatures={"serving_raw": module.serve_raw})
     return directory
 
 
-def save_examples_model(directory: str, seed: int = 0) -> str:
-    module = ExamplesModel(seed)
+def save_examples_model(directory: str, seed: int = 0, task: str = "classification") -> str:
+    module = ExamplesModel(seed, task)
     signatures = {"serving_default": module.serve_examples, "serving_raw": module.serve_raw}
     tf.saved_model.save(module, directory, signatures=signatures)
     return directory
@@ -98,9 +114,9 @@ def save_examples_model(directory: str, seed: int = 0) -> str:
 
 def smoke_inputs(n: int = 4) -> dict[str, np.ndarray]:
     numbers = np.linspace(1.0, 50.0, n).astype(np.float32)
-    inputs = {k: numbers.copy() for k in features.NUMERIC_FEATURE_KEYS}
+    inputs = {k: numbers.copy() for k in NUMERIC}
     inputs["body_mass_g"][0] = np.nan
-    for key in features.CATEGORICAL_FEATURE_KEYS:
+    for key in CATEGORICAL:
         inputs[key] = np.array(["a", "", "b", "c"][:n] + ["d"] * max(0, n - 4), dtype=object)
     return inputs
 
@@ -112,6 +128,9 @@ def models(tmp_path_factory) -> dict[str, Path]:
         "good": save_tiny_model(root / "good"),
         "nan": save_tiny_model(root / "nan", broken="nan"),
         "shape": save_tiny_model(root / "shape", broken="shape"),
+        "regression": save_tiny_model(root / "regression", task="regression"),
+        "regression-nan": save_tiny_model(root / "regression-nan", 0, "nan", "regression"),
+        "regression-shape": save_tiny_model(root / "regression-shape", 0, "shape", "regression"),
     }
 
 
@@ -497,6 +516,98 @@ def test_check_outputs_wants_rows_summing_to_one():
         pusher.check_outputs({"probabilities": np.full((3, 2), 0.5, np.float32)}, 2)
 
 
+def test_smoke_test_accepts_a_good_regression_model(models):
+    pusher.smoke_test(str(models["regression"]), smoke_inputs(), task="regression")
+    pusher.smoke_test(str(models["regression"]), smoke_inputs())  # task read off the outputs
+
+
+@pytest.mark.parametrize(
+    "model, task, message",
+    [
+        ("regression-nan", "regression", "predictions contain NaN"),
+        ("regression-shape", "regression", r"predictions have shape \[4, 1\], expected \[4\]"),
+        ("good", "regression", "no 'predictions' output for a regression model"),
+        ("regression", "classification", "no 'probabilities' output for a classification model"),
+    ],
+)
+def test_smoke_test_checks_what_the_task_outputs(models, model, task, message):
+    with pytest.raises(pusher.SmokeTestError, match=message) as caught:
+        pusher.smoke_test(str(models[model]), smoke_inputs(), task=task)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "outputs, message",
+    [
+        ({"predictions": np.arange(2, dtype=np.int64)}, "predictions are int64"),
+        ({"predictions": np.array([1.0, np.inf], np.float32)}, "NaN or infinite"),
+        ({"scores": np.zeros(2, np.float32)}, "'probabilities' or a 'predictions'"),
+        (
+            {"predictions": np.zeros(2, np.float32), "probabilities": np.full((2, 2), 0.5)},
+            "'probabilities' or a 'predictions'",
+        ),
+    ],
+)
+def test_check_outputs_of_a_regression(outputs, message):
+    with pytest.raises(pusher.SmokeTestError, match=message):
+        pusher.check_outputs(outputs, 2)
+    pusher.check_outputs({"predictions": np.array([1.5, -3.0], np.float32)}, 2)
+
+
+# ---------------------------------------------------------------------------- ownership
+
+
+def test_the_first_push_claims_the_model_name_for_its_pipeline(tmp_path, base):
+    source = fake_model(tmp_path / "src")
+    pusher.push_model(str(source), base, pipeline_name="penguins")
+
+    assert pusher.model_owner(base) == "penguins"
+    assert json.loads((base / pusher.OWNER_FILE).read_text())["pipeline"] == "penguins"
+    assert pusher.history(base)[-1]["pipeline"] == "penguins"
+    # The owner pushes again; a push by hand (no pipeline) is not checked.
+    assert pusher.push_model(str(source), base, pipeline_name="penguins").version == 2
+    assert pusher.push_model(str(source), base).version == 3
+    assert leftovers(base) == []
+
+
+def test_another_pipeline_cannot_push_into_a_claimed_model_name(tmp_path, base):
+    source = fake_model(tmp_path / "src")
+    pusher.push_model(str(source), base, pipeline_name="penguins")
+
+    with pytest.raises(pusher.ModelOwnershipError) as caught:
+        pusher.push_model(str(source), base, source_id="other", pipeline_name="taxi")
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "belongs to pipeline 'penguins'" in message and "pipeline 'taxi'" in message
+    assert "pusher.model_name" in message and "'penguins'" in message
+    assert numeric_dirs(base) == ["1"] and len(pusher.history(base)) == 1
+    with pytest.raises(pusher.ModelOwnershipError):
+        pusher.check_owner(base, "taxi")
+    pusher.check_owner(base, "penguins")
+    pusher.check_owner(base.parent / "taxi", "taxi")  # an unclaimed name is free
+
+
+def test_a_model_pushed_before_owners_were_recorded_is_claimed_by_the_next_push(tmp_path, base):
+    source = fake_model(tmp_path / "src")
+    pusher.push_model(str(source), base)
+    assert pusher.model_owner(base) is None
+
+    pusher.push_model(str(source), base, pipeline_name="penguins")
+
+    assert pusher.model_owner(base) == "penguins"
+    with pytest.raises(pusher.ModelOwnershipError):
+        pusher.push_model(str(source), base, pipeline_name="taxi")
+
+
+def test_an_unreadable_owner_file_refuses_every_pipeline(tmp_path, base):
+    base.mkdir(parents=True)
+    (base / pusher.OWNER_FILE).write_text("{not json")
+    with pytest.raises(pusher.ModelOwnershipError, match="cannot read the model's owner"):
+        pusher.push_model(str(fake_model(tmp_path / "src")), base, pipeline_name="penguins")
+    assert numeric_dirs(base) == []
+
+
 # ---------------------------------------------------------------------------- remote sources
 
 
@@ -583,10 +694,10 @@ def example_records(n: int = 8) -> list[bytes]:
     inputs, records = smoke_inputs(n), []
     for i in range(n):
         example = tf.train.Example()
-        for key in features.NUMERIC_FEATURE_KEYS:
+        for key in NUMERIC:
             if not np.isnan(inputs[key][i]):
                 example.features.feature[key].float_list.value.append(inputs[key][i])
-        for key in features.CATEGORICAL_FEATURE_KEYS:
+        for key in CATEGORICAL:
             if inputs[key][i]:
                 example.features.feature[key].bytes_list.value.append(inputs[key][i].encode())
         records.append(example.SerializeToString())
@@ -601,30 +712,54 @@ def artifact(kind: type, uri: str, **int_properties: int) -> types.Artifact:
     return instance
 
 
-@pytest.fixture
-def remote_inputs(ram) -> dict[str, list[types.Artifact]]:
-    """Model, blessing, examples and a blessed TFLite model, all under ``ram://``."""
-    save_examples_model(f"{ram}/model/Format-Serving")
+def executor_inputs(
+    ram: str, task: str = "classification", tflite_blessed: int = 1, micro_blessed: int = 1
+) -> dict[str, list[types.Artifact]]:
+    """Model, blessing, examples and a TFLite artifact (both forms), all under ``ram://``."""
+    save_examples_model(f"{ram}/model/Format-Serving", task=task)
     tf.io.gfile.makedirs(f"{ram}/examples/Split-eval")
     path = f"{ram}/examples/Split-eval/data_tfrecord-00000-of-00001.gz"
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for record in example_records():
             writer.write(record)
     write_uri(f"{ram}/tflite/Format-Serving/tflite", b"TFL3 model")
+    write_uri(f"{ram}/tflite/micro/model.tflite", b"TFL3 micro")
     write_uri(f"{ram}/tflite/micro/model_data.cc", b"// model")
+    tflite = artifact(
+        standard_artifacts.Model,
+        f"{ram}/tflite",
+        tflite_blessed=tflite_blessed,
+        micro_blessed=micro_blessed,
+    )
     return {
         "model": [artifact(standard_artifacts.Model, f"{ram}/model")],
         "model_blessing": [artifact(standard_artifacts.ModelBlessing, f"{ram}/bless", blessed=1)],
         "examples": [artifact(standard_artifacts.Examples, f"{ram}/examples")],
-        "tflite_model": [
-            artifact(standard_artifacts.Model, f"{ram}/tflite", tflite_blessed=1),
-        ],
+        "tflite_model": [tflite],
     }
 
 
-def run_executor(inputs: dict, serving_root: str, ram: str) -> types.Artifact:
+@pytest.fixture
+def remote_inputs(ram) -> dict[str, list[types.Artifact]]:
+    """A classifier with a blessed TFLite and a blessed micro model, under ``ram://``."""
+    return executor_inputs(ram)
+
+
+def run_executor(
+    inputs: dict,
+    serving_root: str,
+    ram: str,
+    pipeline_name: str = "penguins",
+    task: str | None = None,
+) -> types.Artifact:
     pushed = artifact(standard_artifacts.PushedModel, f"{ram}/pushed-{uuid.uuid4().hex}")
-    properties = {"serving_root": serving_root, "model_name": "penguins", "keep_versions": 2}
+    properties = {
+        "serving_root": serving_root,
+        "model_name": "penguins",
+        "keep_versions": 2,
+        "pipeline_name": pipeline_name,
+        "task": task,
+    }
     Executor().Do(inputs, {"pushed_model": [pushed]}, properties)
     return pushed
 
@@ -646,6 +781,7 @@ def test_executor_pushes_and_publishes_artifacts_from_a_remote_filesystem(
     tflite_dir = serving_root / "penguins-tflite" / "1"
     assert pushed.get_string_custom_property("pushed_tflite_destination") == str(tflite_dir)
     assert (tflite_dir / "tflite").read_bytes() == b"TFL3 model"
+    assert (tflite_dir / "model.tflite").read_bytes() == b"TFL3 micro"
     assert (tflite_dir / "model_data.cc").read_bytes() == b"// model"
 
     again = run_executor(remote_inputs, str(serving_root), ram)
@@ -669,7 +805,68 @@ def test_component_refuses_a_serving_root_that_is_a_uri():
             serving_root="ram://serving",
             model_name="penguins",
             keep_versions=2,
+            pipeline_name="penguins",
         )
+
+
+@pytest.mark.parametrize(
+    ("tflite_blessed", "micro_blessed", "published"),
+    [
+        (1, 0, ["tflite"]),
+        (0, 1, ["model.tflite", "model_data.cc"]),
+        (0, 0, None),
+    ],
+    ids=["tflite-only", "micro-only", "neither"],
+)
+def test_executor_publishes_only_the_blessed_forms(
+    tmp_path, ram, tflite_blessed, micro_blessed, published
+):
+    inputs = executor_inputs(ram, tflite_blessed=tflite_blessed, micro_blessed=micro_blessed)
+    serving_root = tmp_path / "serving"
+
+    pushed = run_executor(inputs, str(serving_root), ram)
+
+    assert pushed.get_int_custom_property("pushed") == 1
+    tflite_dir = serving_root / "penguins-tflite" / "1"
+    if published is None:
+        assert not tflite_dir.exists()
+        assert not pushed.has_custom_property("pushed_tflite_destination")
+    else:
+        assert sorted(p.name for p in tflite_dir.iterdir()) == published
+
+
+def test_executor_smoke_tests_and_pushes_a_regression_model(tmp_path, ram):
+    serving_root = tmp_path / "serving"
+    pushed = run_executor(
+        executor_inputs(ram, task="regression"), str(serving_root), ram, task="regression"
+    )
+    assert pushed.get_string_custom_property("pushed_version") == "1"
+    assert pusher.served_versions(serving_root / "penguins") == [1]
+
+
+def test_executor_refuses_a_model_whose_task_is_not_the_pipelines(tmp_path, ram):
+    serving_root = tmp_path / "serving"
+    with pytest.raises(pusher.SmokeTestError, match="no 'predictions' output"):
+        run_executor(executor_inputs(ram), str(serving_root), ram, task="regression")
+    assert not (serving_root / "penguins").exists() or numeric_dirs(serving_root / "penguins") == []
+
+
+def test_executor_refuses_to_push_into_another_pipelines_model_name(remote_inputs, tmp_path, ram):
+    serving_root = tmp_path / "serving"
+    run_executor(remote_inputs, str(serving_root), ram, pipeline_name="penguins")
+    history = pusher.history(serving_root / "penguins")
+
+    other = executor_inputs(f"{ram}/other")
+    with pytest.raises(pusher.ModelOwnershipError) as caught:
+        run_executor(other, str(serving_root), ram, pipeline_name="penguins-regression")
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "'penguins'" in message and "'penguins-regression'" in message
+    assert "pusher.model_name" in message
+    assert numeric_dirs(serving_root / "penguins") == ["1"]
+    assert pusher.history(serving_root / "penguins") == history
+    assert numeric_dirs(serving_root / "penguins-tflite") == ["1"]
 
 
 # ---------------------------------------------------------------------------- stale staging
