@@ -2,8 +2,9 @@
 
 The page is rendered from Jinja templates shipped in ``templates/``; this module only
 gathers values (from the run's ``summary.json``, ML Metadata and the artifacts) into
-plain dataclasses; ``data_sections`` gathers the data, schema and anomalies sections. CSS and charts are inline, so the file opens offline and can be
-mailed or archived as it is.
+plain dataclasses, ``data_sections`` those of the data, schema and anomalies sections.
+CSS and charts are inline, so the file opens offline and can be mailed or archived as
+it is.
 """
 
 import dataclasses
