@@ -254,12 +254,13 @@ def describe_failure(failure) -> str:
     value = failure.metric_value.double_value.value
     if key.is_diff:
         allowed = threshold.change_threshold.absolute.value
+        change = UNDEFINED if _defined(value) is None else f"{value:+.3f}"
         return (
-            f"{key.name} changed by {value:+.3f} against the baseline; "
+            f"{key.name} changed by {change} against the baseline; "
             f"the change threshold allows {allowed:+.3f}"
         )
     bound = threshold.value_threshold.lower_bound.value
-    return f"{key.name} {value:.3f} is below the value threshold {bound:.3f}"
+    return f"{key.name} {_fixed(value)} is below the value threshold {bound:.3f}"
 
 
 def _first(outputs: dict, key: str):
