@@ -1,24 +1,26 @@
 """What a run produced, read back from ML Metadata and its artifacts."""
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import tensorflow_model_analysis as tfma
 from tfx.types import artifact_utils
 
+from components import strict_json
 from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
 from pipeline.eval_config import ACCURACY, ERROR_METRICS
 from pipeline.local_run import RunOutcome
+from pipeline.report import tfma_metrics
 
 _PER_CLASS_METRICS = ("precision", "recall", "f1_score", "auc")
 # Regression errors as TFMA names them -> as the summary shows them.
 _ERRORS = {tfma_name: short for short, (_, tfma_name) in ERROR_METRICS.items()}
-_CANDIDATE, _BASELINE = "candidate", "baseline"
+_CANDIDATE, _BASELINE = tfma_metrics.CANDIDATE, tfma_metrics.BASELINE
+UNDEFINED = "n/a"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +29,8 @@ class SplitMetrics:
 
     Attributes:
         accuracy: Classification accuracy; None for regression.
-        per_class: Class name -> {precision, recall, f1_score, auc}.
+        per_class: Class name -> {precision, recall, f1_score, auc}; None where undefined
+            on the split (a class absent from it, or never predicted).
         baseline_accuracy: The baseline model's accuracy when one was compared.
         errors: Regression: {mae, mse, rmse} in label units (mse squared).
         baseline_errors: The baseline model's errors when one was compared.
@@ -36,10 +39,10 @@ class SplitMetrics:
     split: str
     example_count: int
     accuracy: float | None
-    per_class: dict[str, dict[str, float]]
+    per_class: dict[str, dict[str, float | None]]
     baseline_accuracy: float | None = None
-    errors: dict[str, float] = dataclasses.field(default_factory=dict)
-    baseline_errors: dict[str, float] = dataclasses.field(default_factory=dict)
+    errors: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    baseline_errors: dict[str, float | None] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +70,8 @@ class RunSummary:
     pushed_tflite_path: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2)
+        """Strict JSON: an undefined metric (NaN) is ``null``."""
+        return strict_json.dumps(self, indent=2)
 
 
 def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSummary:
@@ -125,56 +129,30 @@ def read_split_metrics(
 ) -> SplitMetrics | None:
     """The unsliced metrics TFMA wrote for ``split`` under an evaluation artifact.
 
-    ``label_classes`` is empty for a regression model, whose errors are read instead.
+    ``label_classes`` is empty for a regression model, whose errors are read instead. A
+    metric that is undefined on this split (see ``pipeline.report.tfma_metrics``) is None,
+    and is written as ``null`` in ``summary.json``.
     """
-    values: dict[tuple[str, str, int | None], float] = {}
-    for metrics in tfma.load_metrics(evaluation_uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
-        for item in metrics.metric_keys_and_values:
-            key = item.key
-            if key.is_diff:
-                continue
-            class_id = key.sub_key.class_id.value if key.sub_key.HasField("class_id") else None
-            values[(key.model_name or _CANDIDATE, key.name, class_id)] = (
-                item.value.double_value.value
-            )
-    example_count = int(values.get((_CANDIDATE, "example_count", None), 0))
+    values = tfma_metrics.read_metrics(evaluation_uri).get(tfma_metrics.OVERALL, {})
+    example_count = int(values.get((_CANDIDATE, "example_count", None, False)) or 0)
     if not label_classes:
-        errors = {
-            short: values[(_CANDIDATE, name, None)]
-            for name, short in _ERRORS.items()
-            if (_CANDIDATE, name, None) in values
-        }
-        if not errors:
-            return None
-        return SplitMetrics(
-            split=split,
-            example_count=example_count,
-            accuracy=None,
-            per_class={},
-            errors=errors,
-            baseline_errors={
-                short: values[(_BASELINE, name, None)]
-                for name, short in _ERRORS.items()
-                if (_BASELINE, name, None) in values
-            },
-        )
-    if (_CANDIDATE, ACCURACY, None) not in values:
+        return _regression_metrics(split, example_count, values)
+    accuracy = values.get((_CANDIDATE, ACCURACY, None, False))
+    if accuracy is None:
         return None
     return SplitMetrics(
         split=split,
         example_count=example_count,
-        accuracy=values[(_CANDIDATE, ACCURACY, None)],
+        accuracy=accuracy,
         per_class={
             name: {
-                metric: values[(_CANDIDATE, metric, class_id)]
+                metric: values[(_CANDIDATE, metric, class_id, False)]
                 for metric in _PER_CLASS_METRICS
-                if (_CANDIDATE, metric, class_id) in values
+                if (_CANDIDATE, metric, class_id, False) in values
             }
             for class_id, name in enumerate(label_classes)
         },
-        baseline_accuracy=values.get((_BASELINE, ACCURACY, None)),
+        baseline_accuracy=values.get((_BASELINE, ACCURACY, None, False)),
     )
 
 
@@ -213,33 +191,49 @@ def format_summary(summary: RunSummary) -> str:
 
 def _format_metrics(m: SplitMetrics) -> str:
     if m.accuracy is None:
-        line = f"{m.split:<10} " + "  ".join(f"{k} {v:.4g}" for k, v in m.errors.items())
+        line = f"{m.split:<10} " + "  ".join(f"{k} {_number(v)}" for k, v in m.errors.items())
         line += f" on {m.example_count} examples"
         if m.baseline_errors:
-            line += (
-                " (baseline "
-                + "  ".join(f"{k} {v:.4g}" for k, v in m.baseline_errors.items())
-                + ")"
-            )
+            baseline = "  ".join(f"{k} {_number(v)}" for k, v in m.baseline_errors.items())
+            line += f" (baseline {baseline})"
         return line
-    line = f"{m.split:<10} accuracy {m.accuracy:.3f} on {m.example_count} examples"
+    line = f"{m.split:<10} accuracy {_fixed(m.accuracy)} on {m.example_count} examples"
     if m.baseline_accuracy is not None:
-        line += f" (baseline {m.baseline_accuracy:.3f})"
+        line += f" (baseline {_fixed(m.baseline_accuracy)})"
     for name, metrics in m.per_class.items():
-        line += f"\n           {name:<12}" + "  ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        line += f"\n           {name:<12}" + "  ".join(
+            f"{k} {_fixed(v)}" for k, v in metrics.items()
+        )
     return line
 
 
 def _format_tflite(p: dict[str, Any]) -> str:
     verdict = "blessed" if p.get("tflite_blessed") == 1 else "NOT blessed (accuracy drop too large)"
     return (
-        f"tflite     {p.get('quantization')}: {p.get('tflite_size_bytes', 0) / 1024:.1f} KiB, "
-        f"accuracy {p.get('tflite_accuracy', float('nan')):.3f} "
-        f"(SavedModel {p.get('saved_model_accuracy', float('nan')):.3f}), "
-        f"max |dp| {p.get('max_abs_probability_diff', float('nan')):.1e}, "
-        f"p50 {p.get('tflite_latency_p50_ms', float('nan')):.2f} ms "
-        f"(SavedModel {p.get('saved_model_latency_p50_ms', float('nan')):.2f} ms), {verdict}"
+        f"tflite     {p.get('quantization')}: {_fixed(p.get('tflite_size_bytes'), 1, 1024)} KiB, "
+        f"accuracy {_fixed(p.get('tflite_accuracy'))} "
+        f"(SavedModel {_fixed(p.get('saved_model_accuracy'))}), "
+        f"max |dp| {_scientific(p.get('max_abs_probability_diff'))}, "
+        f"p50 {_fixed(p.get('tflite_latency_p50_ms'), 2)} ms "
+        f"(SavedModel {_fixed(p.get('saved_model_latency_p50_ms'), 2)} ms), {verdict}"
     )
+
+
+def _fixed(value: Any, digits: int = 3, divisor: float = 1.0) -> str:
+    """``value / divisor`` with ``digits`` decimals; ``n/a`` when absent or undefined."""
+    number = _defined(value)
+    return UNDEFINED if number is None else f"{number / divisor:.{digits}f}"
+
+
+def _scientific(value: Any) -> str:
+    number = _defined(value)
+    return UNDEFINED if number is None else f"{number:.1e}"
+
+
+def _defined(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return strict_json.finite_or_none(float(value))
 
 
 def _outcome(outcome: RunOutcome, blessed: bool | None, pushed: bool) -> str:
@@ -280,19 +274,50 @@ def describe_failure(failure) -> str:
     value = failure.metric_value.double_value.value
     if key.is_diff:
         change = threshold.change_threshold
+        shown = UNDEFINED if _defined(value) is None else f"{value:+.4g}"
         if change.HasField("relative"):
             return (
-                f"{key.name} changed by {value:+.4g} against the baseline; the change "
+                f"{key.name} changed by {shown} against the baseline; the change "
                 f"threshold allows {change.relative.value:+.1%} of the baseline's value"
             )
         return (
-            f"{key.name} changed by {value:+.3f} against the baseline; "
+            f"{key.name} changed by {shown} against the baseline; "
             f"the change threshold allows {change.absolute.value:+.3f}"
         )
     bounds = threshold.value_threshold
     if bounds.HasField("upper_bound"):
-        return f"{key.name} {value:.4g} is above the value threshold {bounds.upper_bound.value:.4g}"
-    return f"{key.name} {value:.3f} is below the value threshold {bounds.lower_bound.value:.3f}"
+        return (
+            f"{key.name} {_number(value)} is above the value threshold "
+            f"{bounds.upper_bound.value:.4g}"
+        )
+    return f"{key.name} {_fixed(value)} is below the value threshold {bounds.lower_bound.value:.3f}"
+
+
+def _regression_metrics(split: str, example_count: int, values: dict) -> SplitMetrics | None:
+    errors = {
+        short: values.get((_CANDIDATE, name, None, False))
+        for name, short in _ERRORS.items()
+        if (_CANDIDATE, name, None, False) in values
+    }
+    if not errors:
+        return None
+    return SplitMetrics(
+        split=split,
+        example_count=example_count,
+        accuracy=None,
+        per_class={},
+        errors=errors,
+        baseline_errors={
+            short: values.get((_BASELINE, name, None, False))
+            for name, short in _ERRORS.items()
+            if (_BASELINE, name, None, False) in values
+        },
+    )
+
+
+def _number(value: float | None) -> str:
+    """Four significant digits, or n/a for an undefined value."""
+    return UNDEFINED if _defined(value) is None else f"{value:.4g}"
 
 
 def _first(outputs: dict, key: str):

@@ -2,8 +2,9 @@
 
 The page is rendered from Jinja templates shipped in ``templates/``; this module only
 gathers values (from the run's ``summary.json``, ML Metadata and the artifacts) into
-plain dataclasses. CSS and charts are inline, so the file opens offline and can be
-mailed or archived as it is.
+plain dataclasses, ``data_sections`` those of the data, schema and anomalies sections.
+CSS and charts are inline, so the file opens offline and can be mailed or archived as
+it is.
 """
 
 import dataclasses
@@ -16,13 +17,12 @@ from typing import Any
 import jinja2
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
-from tfx.types import artifact_utils
 
-from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
-from pipeline.report import data, evaluation, formatting, queries
+from pipeline.report import data_sections as sections
+from pipeline.report import evaluation, formatting, queries
 from pipeline.report.queries import first
 
 REPORT_FILE = "report.html"
@@ -77,52 +77,6 @@ class RunSection:
     log_path: str | None
     accuracy: tuple[tuple[str, float, int], ...] = ()
     blessing_failures: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class PreviousStatistics:
-    """The statistics drift is measured against."""
-
-    run_id: str
-    artifact_id: int
-    same_artifact: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSection:
-    """Statistics per split and feature, with skew and drift."""
-
-    artifact: queries.ArtifactRef
-    splits: tuple[tuple[str, int], ...]
-    numeric: tuple[data.FeatureRow, ...]
-    categorical: tuple[data.FeatureRow, ...]
-    comparisons: tuple[data.Comparison, ...]
-    previous: PreviousStatistics | None
-    categorical_threshold: float
-    numeric_threshold: float
-
-
-@dataclasses.dataclass(frozen=True)
-class SchemaSection:
-    """The schema the data was validated against."""
-
-    artifact: queries.ArtifactRef
-    source: str | None
-    rows: tuple[data.SchemaRow, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class AnomaliesSection:
-    """ExampleValidator's findings and what the run did about them."""
-
-    artifact: queries.ArtifactRef
-    rows: tuple[anomalies_lib.Anomaly, ...]
-    policy: str
-    stopped: bool
-
-    @property
-    def passed(self) -> bool:
-        return not self.rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,29 +146,22 @@ def collect(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
             raise queries.NoSuchRunError(f"no run {run_id!r} in {cfg.metadata_path}")
         run = _run_section(store, cfg, context, summary)
         walk = queries.ArtifactWalker(store, cfg.name)
-        validator = metadata.node_execution(store, cfg.name, run_id, ids.VALIDATOR_ID)
-        validator_inputs = _inputs(store, validator)
+        validator_inputs = sections.node_inputs(store, cfg.name, run_id, ids.VALIDATOR_ID)
         model = _model_section(store, cfg, run_id, walk)
         deployment = _deployment_section(store, cfg, run_id)
         return {
             "run": run,
-            "data": _data_section(store, cfg, run_id, validator_inputs, walk),
-            "schema": _schema_section(store, validator_inputs, walk),
-            "anomalies": _anomalies_section(store, cfg, run, walk),
+            "data": sections.data_section(store, cfg, run_id, validator_inputs, walk),
+            "schema": sections.schema_section(store, validator_inputs, walk),
+            "anomalies": sections.anomalies_section(
+                store, cfg, run_id, run.stopped_at is not None, walk
+            ),
             "model": model,
             "deployment": deployment,
             "lineage": _lineage(store, cfg, model),
             "label_classes": cfg.spec.label.classes,
             "generated": datetime.datetime.now().astimezone(),
         }
-
-
-def _inputs(
-    store: mlmd.MetadataStore, execution: metadata.NodeExecution
-) -> dict[str, list[metadata_store_pb2.Artifact]]:
-    if execution.execution_id is None:
-        return {}
-    return queries.execution_inputs(store, execution.execution_id)
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -330,109 +277,13 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-# --- data, schema, anomalies -------------------------------------------------------------
-
-
-def _data_section(
-    store: mlmd.MetadataStore,
-    cfg: PipelineConfig,
-    run_id: str,
-    validator_inputs: dict[str, list[metadata_store_pb2.Artifact]],
-    walk: queries.ArtifactWalker,
-) -> DataSection | None:
-    statistics = first(validator_inputs, "statistics")
-    schema = first(validator_inputs, "schema")
-    if statistics is None:
-        return None
-    splits = data.ordered_splits(_split_names(statistics))
-    stats = {split: data.load_statistics(statistics.uri, split) for split in splits}
-    previous = _previous_statistics(store, cfg, run_id)
-    comparisons = []
-    if schema is not None and data.TRAIN in stats:
-        comparisons = data.skew_and_drift(
-            data.load_schema(schema.uri),
-            stats[data.TRAIN],
-            stats.get(data.EVAL),
-            data.load_statistics(previous[1].uri, data.TRAIN) if previous else None,
-        )
-    rows = data.feature_rows(stats)
-    return DataSection(
-        artifact=walk.ref(statistics),
-        splits=tuple((split, data.num_examples(stats[split])) for split in splits),
-        numeric=tuple(r for r in rows if not r.categorical),
-        categorical=tuple(r for r in rows if r.categorical),
-        comparisons=tuple(comparisons),
-        previous=previous
-        and PreviousStatistics(previous[0], previous[1].id, previous[1].id == statistics.id),
-        categorical_threshold=data.CATEGORICAL_THRESHOLD,
-        numeric_threshold=data.NUMERIC_THRESHOLD,
-    )
-
-
-def _previous_statistics(
-    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str
-) -> tuple[str, metadata_store_pb2.Artifact] | None:
-    """(run id, statistics) of the newest earlier run whose data was validated."""
-    names = [c.name for c in queries.run_contexts(store, cfg.name)]
-    for earlier in names[names.index(run_id) + 1 :] if run_id in names else []:
-        validator = metadata.node_execution(store, cfg.name, earlier, ids.VALIDATOR_ID)
-        statistics = first(_inputs(store, validator), "statistics")
-        if statistics is not None:
-            return earlier, statistics
-    return None
-
-
-def _split_names(artifact: metadata_store_pb2.Artifact) -> list[str]:
-    encoded = (
-        metadata.custom_property(artifact, "split_names")
-        or artifact.properties["split_names"].string_value
-    )
-    return artifact_utils.decode_split_names(encoded)
-
-
-def _schema_section(
-    store: mlmd.MetadataStore,
-    validator_inputs: dict[str, list[metadata_store_pb2.Artifact]],
-    walk: queries.ArtifactWalker,
-) -> SchemaSection | None:
-    schema = first(validator_inputs, "schema")
-    if schema is None:
-        return None
-    producer = queries.producer(store, schema.id)
-    source = producer and metadata.custom_property(producer, "schema_file")
-    return SchemaSection(
-        artifact=walk.ref(schema),
-        source=source or None,
-        rows=tuple(data.schema_rows(data.load_schema(schema.uri))),
-    )
-
-
-def _anomalies_section(
-    store: mlmd.MetadataStore,
-    cfg: PipelineConfig,
-    run: RunSection,
-    walk: queries.ArtifactWalker,
-) -> AnomaliesSection | None:
-    outputs = queries.run_outputs(store, cfg.name, run.run_id, ids.VALIDATOR_ID)
-    artifact = first(outputs, "anomalies")
-    if artifact is None:
-        return None
-    return AnomaliesSection(
-        artifact=walk.ref(artifact),
-        rows=tuple(anomalies_lib.read_anomalies(artifact.uri, _split_names(artifact))),
-        policy=cfg.validation.on_anomalies,
-        stopped=run.stopped_at is not None,
-    )
-
-
 # --- model, deployment, lineage ----------------------------------------------------------
 
 
 def _model_section(
     store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str, walk: queries.ArtifactWalker
 ) -> ModelSection | None:
-    evaluator = metadata.node_execution(store, cfg.name, run_id, ids.EVALUATOR_ID)
-    evaluator_inputs = _inputs(store, evaluator)
+    evaluator_inputs = sections.node_inputs(store, cfg.name, run_id, ids.EVALUATOR_ID)
     model = first(evaluator_inputs, "model")
     if model is None:
         return None

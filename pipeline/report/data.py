@@ -1,8 +1,9 @@
 """The report's data, schema and anomalies sections: statistics, skew, drift, schema, anomalies.
 
 Statistics come from StatisticsGen's artifact (``Split-<split>/FeatureStats.pb``); skew
-(train against eval) and drift (train against the previous run's train) from TFDV's
-comparators, set on a copy of the schema, so the curated schema itself is not changed.
+(train against eval) and drift (train against the train split of the last run that
+trained a model; ``data_sections.drift_baseline``) from TFDV's comparators, set on a copy
+of the schema, so the curated schema itself is not changed.
 """
 
 import dataclasses
@@ -225,6 +226,15 @@ def skew_and_drift(
     previous_train: statistics_pb2.DatasetFeatureStatisticsList | None,
 ) -> list[Comparison]:
     """TFDV's skew and drift measurements per feature, by feature name.
+
+    Categorical features: L-infinity distance between the two value-frequency vectors.
+    Numeric features: Jensen-Shannon divergence of the STANDARD histograms StatisticsGen
+    writes, as TFDV defines it (``JensenShannonDivergence`` in TFDV's
+    ``tensorflow_data_validation/anomalies/metrics.cc``): both histograms are rebucketed
+    on the union of their bucket boundaries (mass spread uniformly within a bucket),
+    point, infinite and NaN masses get buckets of their own, both are normalized, and
+    JSD = (KL(P||M) + KL(Q||M)) / 2 with M = (P + Q) / 2 in bits, capped at 1. So 0 is
+    identical and 1 disjoint; a 1.8x body mass reads about 0.83 on the penguins data.
 
     Only the distances are taken from the result; the schema checks themselves are
     ExampleValidator's job and appear in the anomalies section.

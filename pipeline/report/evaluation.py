@@ -16,17 +16,13 @@ from tensorflow_model_analysis.metrics import metric_specs
 from tensorflow_model_analysis.writers import eval_config_writer
 
 from pipeline.eval_config import ACCURACY
-from pipeline.report import charts
+from pipeline.report import charts, tfma_metrics
+from pipeline.report.tfma_metrics import BASELINE, CANDIDATE, OVERALL, MetricValues, slice_label
 
 HISTORY_FILE = "history.json"
-OVERALL = "Overall"
 EXAMPLE_COUNT = "example_count"
 PER_CLASS_METRICS = ("precision", "recall", "auc")
-CANDIDATE, BASELINE = "candidate", "baseline"
 PASS, FAIL, NOT_CHECKED = "pass", "fail", "not checked"
-
-# (model, metric name, class id or None, is_diff) -> value
-MetricValues = dict[tuple[str, str, int | None, bool], float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +163,7 @@ def read_evaluation(
         label_classes: Class names by class id.
         gated: Whether the evaluation carried thresholds (the Evaluator, not TestEvaluator).
     """
-    values = load_metric_values(uri)
+    values = tfma_metrics.read_metrics(uri)
     overall = values.get(OVERALL, {})
     has_baseline = any(model == BASELINE for model, *_ in overall)
     validation = tfma.load_validation_result(uri) if gated else None
@@ -181,33 +177,6 @@ def read_evaluation(
         validation_ok=None if validation is None else validation.validation_ok,
         confusion=read_confusion(uri, split, label_classes),
     )
-
-
-def load_metric_values(uri: str) -> dict[str, MetricValues]:
-    """Slice label -> every scalar metric TFMA wrote (candidate, baseline and diffs)."""
-    by_slice: dict[str, MetricValues] = {}
-    for metrics in tfma.load_metrics(uri):
-        values = by_slice.setdefault(slice_label(metrics.slice_key), {})
-        for item in metrics.metric_keys_and_values:
-            if item.value.WhichOneof("type") != "double_value":
-                continue
-            key = item.key
-            class_id = key.sub_key.class_id.value if key.sub_key.HasField("class_id") else None
-            values[(key.model_name or CANDIDATE, key.name, class_id, key.is_diff)] = (
-                item.value.double_value.value
-            )
-    return by_slice
-
-
-def slice_label(slice_key: Any) -> str:
-    """``Overall``, or ``island = Biscoe`` (crossed keys joined by ``, ``)."""
-    parts = []
-    for single in slice_key.single_slice_keys:
-        kind = single.WhichOneof("kind")
-        value = getattr(single, kind) if kind else ""
-        value = value.decode() if isinstance(value, bytes) else value
-        parts.append(f"{single.column} = {value}")
-    return ", ".join(parts) or OVERALL
 
 
 def slice_rows(values: dict[str, MetricValues]) -> list[SliceRow]:
@@ -308,20 +277,8 @@ def threshold_rule(threshold: Any, is_diff: bool) -> str:
 
 def read_confusion(uri: str, split: str, label_classes: tuple[str, ...]) -> ConfusionMatrix | None:
     """The candidate's overall MultiClassConfusionMatrixPlot, or None if TFMA wrote none."""
-    for plots in tfma.load_plots(uri):
-        if plots.slice_key.single_slice_keys:
-            continue
-        for item in plots.plot_keys_and_values:
-            if item.key.model_name not in ("", CANDIDATE):
-                continue
-            if item.value.HasField("multi_class_confusion_matrix_at_thresholds"):
-                matrices = item.value.multi_class_confusion_matrix_at_thresholds.matrices
-                entries = [
-                    (e.actual_class_id, e.predicted_class_id, e.num_weighted_examples)
-                    for e in (matrices[0].entries if matrices else [])
-                ]
-                return confusion_matrix(split, entries, label_classes)
-    return None
+    entries = tfma_metrics.confusion_entries(uri).get(OVERALL)
+    return None if entries is None else confusion_matrix(split, entries, label_classes)
 
 
 def confusion_matrix(

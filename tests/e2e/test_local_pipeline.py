@@ -72,8 +72,12 @@ def run_pipeline(config: Path) -> tuple[subprocess.CompletedProcess, dict]:
         timeout=900,
     )
     runs = sorted((config.parent / "work" / "runs").iterdir())
-    summary = json.loads((runs[-1] / "summary.json").read_text())
+    summary = json.loads((runs[-1] / "summary.json").read_text(), parse_constant=_not_json)
     return process, summary
+
+
+def _not_json(constant: str):
+    raise ValueError(f"summary.json is not strict JSON: {constant}")
 
 
 def states(summary: dict) -> dict[str, str]:

@@ -1,11 +1,13 @@
 """Reports, run listing and lineage on real pipeline runs (``runner.py --local``).
 
-One work directory gets a cold run and an unchanged (cached) re-run; a second one a
-run stopped by a CSV row from an island the schema does not know. Reports are built
-in-process from those runs, checked against ML Metadata and TFMA, and rendered in
-headless Chromium with the network cut off.
+One work directory gets a cold run and an unchanged (cached) re-run, then two runs of
+the same CSV with every body mass 1.8 times heavier (stopped by the schema's type
+check); a second one a run stopped by a CSV row from an island the schema does not
+know. Reports are built in-process from those runs, checked against ML Metadata and
+TFMA, and rendered in headless Chromium with the network cut off.
 """
 
+import csv
 import hashlib
 import json
 import re
@@ -58,7 +60,11 @@ def run_pipeline(config: Path) -> dict:
     runs = sorted((config.parent / "work" / "runs").iterdir())
     summary_path = runs[-1] / "summary.json"
     assert summary_path.is_file(), process.stdout[-2000:] + process.stderr[-3000:]
-    return json.loads(summary_path.read_text())
+    return json.loads(summary_path.read_text(), parse_constant=_not_json)
+
+
+def _not_json(constant: str):
+    raise ValueError(f"summary.json is not strict JSON: {constant}")
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +306,39 @@ def test_report_of_a_run_stopped_by_anomalies(anomalies_run):
     assert int(_metric(html, "examples/train")) > 0
     assert "<svg" in _section(html, "data")
     assert "Biscoe, Dream, Torgersen" in _section(html, "schema")
+
+
+@pytest.fixture(scope="module")
+def shifted_runs(cfg, runs, workspace) -> tuple[dict, dict]:
+    """Two runs, after ``runs``, of the CSV with body_mass_g times 1.8, in the same work dir."""
+    csv_dir = workspace / "shifted"
+    csv_dir.mkdir()
+    with CSV.open(newline="") as source, (csv_dir / "penguins.csv").open("w", newline="") as out:
+        reader = csv.DictReader(source)
+        writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
+        writer.writeheader()
+        for row in reader:
+            if row["body_mass_g"]:
+                row["body_mass_g"] = str(float(row["body_mass_g"]) * 1.8)
+            writer.writerow(row)
+    raw = yaml.safe_load((workspace / "config.yaml").read_text())
+    raw["data"]["csv_dir"] = str(csv_dir)
+    config = workspace / "shifted.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    return run_pipeline(config), run_pipeline(config)
+
+
+def test_drift_is_measured_against_the_last_run_that_trained(cfg, runs, shifted_runs):
+    first, _ = runs
+    for summary in shifted_runs:
+        assert summary["outcome"] == "stopped at DataGate", summary
+        html = build.build_report(cfg, summary["run_id"]).read_text()
+        data = _section(html, "data")
+        # Not the stopped shifted run before it, nor the cached re-run: the first run trained.
+        assert f'that of run <span class="mono">{first["run_id"]}</span>' in data
+        drift = {
+            feature: _metric(html, f"drift/{feature}")
+            for feature in ("bill_depth_mm", "bill_length_mm", "flipper_length_mm", "year")
+        }
+        assert all(float(value) < 0.1 for value in drift.values()), drift
+        assert float(_metric(html, "drift/body_mass_g")) > 0.5

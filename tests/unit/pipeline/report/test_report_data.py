@@ -1,8 +1,14 @@
-"""Statistics summaries, skew and drift through TFDV, and schema rows, on hand-built protos."""
+"""Statistics summaries, skew and drift through TFDV, and schema rows.
 
+Summaries and schema rows use hand-built protos; drift is measured on statistics TFDV
+computes from the shipped penguins rows, as StatisticsGen does.
+"""
+
+import csv
 from pathlib import Path
 
 import pytest
+import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
@@ -161,3 +167,74 @@ def test_an_empty_csv_field_counts_as_missing():
     )
     assert report_data._with_value(common) == 8
     assert report_data._missing(common) == pytest.approx(3 / 11)
+
+
+def _write_rows(path: Path, header: list[str], rows: list[dict[str, str]]) -> str:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
+
+
+def _times(row: dict[str, str], feature: str, factor: float) -> dict[str, str]:
+    value = row[feature]
+    return {**row, feature: str(float(value) * factor) if value else value}
+
+
+@pytest.fixture(scope="module")
+def penguin_statistics(tmp_path_factory) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+    """TFDV statistics of two disjoint parts of the penguins CSV, one also with a heavier body.
+
+    ``baseline``: two rows in three; ``fresh``: the third row; ``shifted``: the same
+    rows as ``fresh`` with ``body_mass_g`` multiplied by 1.8.
+    """
+    directory = tmp_path_factory.mktemp("penguins")
+    with (REPO / "data" / "penguins" / "penguins.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = list(reader.fieldnames), list(reader)
+    parts = {
+        "baseline": [r for i, r in enumerate(rows) if i % 3],
+        "fresh": rows[::3],
+        "shifted": [_times(r, "body_mass_g", 1.8) for r in rows[::3]],
+    }
+    return {
+        name: tfdv.generate_statistics_from_csv(
+            _write_rows(directory / f"{name}.csv", header, part)
+        )
+        for name, part in parts.items()
+    }
+
+
+def _drift(stats, current: str) -> dict[str, data.Measurement]:
+    schema = data.load_schema(str(REPO / "schemas" / "penguins"))
+    comparisons = data.skew_and_drift(schema, stats[current], None, stats["baseline"])
+    return {c.feature: c.drift for c in comparisons}
+
+
+NUMERIC = ("bill_depth_mm", "bill_length_mm", "body_mass_g", "flipper_length_mm", "year")
+
+
+def test_every_numeric_feature_gets_a_jensen_shannon_drift(penguin_statistics):
+    drift = _drift(penguin_statistics, "fresh")
+    for feature in NUMERIC:
+        assert drift[feature] is not None, feature
+        assert drift[feature].kind == "Jensen-Shannon"
+        assert drift[feature].threshold == data.NUMERIC_THRESHOLD
+    assert drift["island"].kind == "L-infinity"
+
+
+def test_unshifted_penguins_stay_below_the_drift_threshold(penguin_statistics):
+    drift = _drift(penguin_statistics, "fresh")
+    assert all(not drift[feature].above for feature in drift), drift
+    assert drift["body_mass_g"].value < data.NUMERIC_THRESHOLD  # 0.051 (sampling noise)
+
+
+def test_body_mass_times_1_8_drifts_far_above_the_threshold(penguin_statistics):
+    unshifted = _drift(penguin_statistics, "fresh")
+    shifted = _drift(penguin_statistics, "shifted")
+    assert shifted["body_mass_g"].above
+    assert shifted["body_mass_g"].value > 0.5  # 0.84
+    # Only body mass moved: the other features' distances are those of the fresh rows.
+    for feature in set(NUMERIC) - {"body_mass_g"}:
+        assert shifted[feature].value == pytest.approx(unshifted[feature].value)

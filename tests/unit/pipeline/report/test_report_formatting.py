@@ -19,7 +19,8 @@ from pipeline.report import formatting
         (79.0, "79"),
         (0, "0"),
         (None, formatting.MISSING),
-        (math.nan, formatting.MISSING),
+        (math.nan, formatting.UNDEFINED),
+        (math.inf, formatting.UNDEFINED),
         (True, formatting.MISSING),
     ],
 )
@@ -45,6 +46,10 @@ def test_number(value, expected):
         (formatting.yes_no, True, "yes"),
         (formatting.yes_no, None, formatting.MISSING),
         (formatting.metric, None, formatting.MISSING),
+        (formatting.metric, math.nan, formatting.UNDEFINED),
+        (formatting.class_metric, None, formatting.UNDEFINED),
+        (formatting.class_metric, 0.0, "0.000"),
+        (formatting.distance, math.nan, formatting.UNDEFINED),
     ],
 )
 def test_formats(function, value, expected):

@@ -21,7 +21,7 @@ from tfx.utils import io_utils
 from components import features, process_owner
 from pipeline import run_lock
 from pipeline.config import DataConfig, PipelineConfig
-from pipeline.report import queries
+from pipeline.report import data_sections, queries
 
 PIPELINE = "penguins"
 SPEC = features.FeatureSpec(
@@ -464,3 +464,33 @@ def test_runs_recorded_only_by_their_owners_are_listed_without_a_store(tmp_path)
 )
 def test_owned_status(status, alive, finished, shown):
     assert queries.owned_status(status, alive, finished) == shown
+
+
+def test_drift_baseline_is_the_last_run_that_trained(tmp_path):
+    """Runs: trained; cached; Trainer failed; stopped at the data gate; the current one."""
+    writer = MetadataWriter(tmp_path / "metadata.sqlite")
+    stats = {run: writer.artifact("ExampleStatistics", f"/stats/{run}") for run in "ABCDE"}
+    cached, failed = pb.Execution.CACHED, pb.Execution.FAILED
+    runs = [
+        ("run-a", stats["A"], pb.Execution.COMPLETE, pb.Execution.COMPLETE),
+        ("run-b", stats["A"], cached, cached),
+        ("run-c", stats["C"], pb.Execution.COMPLETE, failed),
+        ("run-d", stats["D"], pb.Execution.COMPLETE, None),
+        ("run-e", stats["E"], pb.Execution.COMPLETE, None),
+    ]
+    for run_id, statistics, validator_state, trainer_state in runs:
+        writer.execute(
+            run_id, "ExampleValidator", {"statistics": statistics}, state=validator_state
+        )
+        if trainer_state is not None:
+            writer.execute(run_id, "Trainer", state=trainer_state)
+
+    def baseline(run_id):
+        found = data_sections.drift_baseline(writer.store, PIPELINE, run_id)
+        return found and (found[0], found[1].uri)
+
+    assert baseline("run-e") == ("run-a", "/stats/A")  # not run-d, which stopped early
+    assert baseline("run-c") == ("run-a", "/stats/A")  # not run-b, whose Trainer was cached
+    assert baseline("run-b") == ("run-a", "/stats/A")
+    assert baseline("run-a") is None
+    assert baseline("no-such-run") is None

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from components.data_gate.anomalies import Anomaly
-from pipeline.report import build, charts, data, evaluation, queries
+from pipeline.report import build, charts, data, data_sections, evaluation, queries
 
 SECTIONS = ("run", "data", "schema", "anomalies", "model", "deployment", "lineage")
 STARTED = datetime.datetime(2026, 11, 22, 3, 8, 5, tzinfo=datetime.timezone.utc)
@@ -48,7 +48,7 @@ def _run(**overrides) -> build.RunSection:
     return build.RunSection(**{**values, **overrides})
 
 
-def _data() -> build.DataSection:
+def _data() -> data_sections.DataSection:
     numeric = data.FeatureRow(
         "bill_length_mm",
         False,
@@ -79,7 +79,7 @@ def _data() -> build.DataSection:
             ),
         ),
     )
-    return build.DataSection(
+    return data_sections.DataSection(
         artifact=_ref(3, "ExampleStatistics", "StatisticsGen"),
         splits=(("train", 240), ("eval", 79)),
         numeric=(numeric,),
@@ -91,23 +91,28 @@ def _data() -> build.DataSection:
                 data.Measurement("Jensen-Shannon", 0.075, 0.1),
                 data.Measurement("Jensen-Shannon", 0.0, 0.1),
             ),
+            data.Comparison(
+                "body_mass_g",
+                data.Measurement("Jensen-Shannon", 0.0434, 0.1),
+                data.Measurement("Jensen-Shannon", 0.8211, 0.1),
+            ),
         ),
-        previous=build.PreviousStatistics("20261122T020000.000000", 3, same_artifact=True),
+        baseline=data_sections.DriftBaseline("20261122T020000.000000", 3, same_artifact=True),
         categorical_threshold=0.1,
         numeric_threshold=0.1,
     )
 
 
-def _schema() -> build.SchemaSection:
-    return build.SchemaSection(
+def _schema() -> data_sections.SchemaSection:
+    return data_sections.SchemaSection(
         artifact=_ref(2, "Schema", "ImportSchemaGen"),
         source="/repo/schemas/penguins/schema.pbtxt",
         rows=(data.SchemaRow("island", "string", "required", "exactly 1", "Biscoe, Dream"),),
     )
 
 
-def _anomalies(rows=(), stopped=False) -> build.AnomaliesSection:
-    return build.AnomaliesSection(
+def _anomalies(rows=(), stopped=False) -> data_sections.AnomaliesSection:
+    return data_sections.AnomaliesSection(
         artifact=_ref(4, "ExampleAnomalies", "ExampleValidator"),
         rows=tuple(rows),
         policy="fail",
@@ -128,6 +133,9 @@ def _model() -> build.ModelSection:
         ),
         classes=tuple(
             evaluation.ClassRow(n, {"precision": 0.99, "recall": 0.98, "auc": 1.0}, {})
+            if n != "Chinstrap"
+            # No Chinstrap in the split: every per-class metric is undefined.
+            else evaluation.ClassRow(n, {"precision": None, "recall": None, "auc": None}, {})
             for n in LABELS
         ),
         has_baseline=True,
@@ -288,6 +296,14 @@ def test_complete_run_renders_every_section_with_its_numbers():
     assert "38 of" not in model and "63 of 64 right" in model
     assert "above threshold" in _section(html, "data")  # sex-like skew of 0.1003 > 0.1
     assert "0.1003" in _section(html, "data")
+    assert _metric(html, "drift/body_mass_g") == "0.8211"
+    assert _metric(html, "skew/body_mass_g") == "0.0434"
+    assert _metric(html, "drift/bill_length_mm") == "0.0000"
+    assert _metric(html, "drift/island") == "–"  # TFDV measured no drift for it
+    assert "the last run that trained a model" in _section(html, "data")
+    assert _metric(html, "eval/Chinstrap/auc") == "n/a"
+    assert _metric(html, "eval/Chinstrap/precision") == "n/a"
+    assert _metric(html, "eval/Gentoo/auc") == "1.000"
     lineage = _section(html, "lineage")
     for artifact_id in ("#20", "#14", "#9", "#6", "#1", "#2", "#13"):
         assert artifact_id in lineage
