@@ -24,6 +24,8 @@ _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 _KFP_CRON_FIELDS = 6  # seconds minutes hours day-of-month month day-of-week
 _AIRFLOW_PRESETS = ("@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly")
 _AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
+# What spreadsheets, R, pandas and databases write for "no value".
+DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "#N/A", "NaN", "nan", "null", "NULL", "None")
 
 
 class ConfigError(ValueError):
@@ -45,6 +47,23 @@ class SplitBuckets:
 
 
 @dataclasses.dataclass(frozen=True)
+class MinExamples:
+    """Fewest examples each split must hold; the DataGate stops the run before Transform.
+
+    The defaults keep one eval example at 5 accuracy points and one test example at 10.
+    """
+
+    train: int = 50
+    eval: int = 20
+    test: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("train", "eval", "test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the raw CSV lives and what the label means.
 
@@ -52,11 +71,17 @@ class DataConfig:
         csv_dir: Directory of CSV files with a header row (CsvExampleGen input).
         label_classes: Label values; a class's position is its integer id.
         splits: Hash-bucket weights of the train/eval/test splits.
+        min_examples: Fewest examples per split; fewer stops the run before Transform,
+            and the Evaluator does not bless a model scored on fewer eval examples.
+        missing_values: CSV fields (compared with surrounding spaces removed) that mean
+            "no value"; every other field is a value.
     """
 
     csv_dir: Path
     label_classes: tuple[str, ...]
     splits: SplitBuckets = SplitBuckets()
+    min_examples: MinExamples = MinExamples()
+    missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
 
     def __post_init__(self) -> None:
         if not self.csv_dir.is_dir():
@@ -72,6 +97,11 @@ class DataConfig:
         if len(self.label_classes) < 2 or len(set(self.label_classes)) != len(self.label_classes):
             raise ValueError(
                 f"label_classes: needs two or more distinct values, got {list(self.label_classes)}"
+            )
+        odd = [v for v in self.missing_values if v != v.strip() or "\n" in v]
+        if odd:
+            raise ValueError(
+                f"missing_values: tokens are compared without surrounding spaces, got {odd[0]!r}"
             )
 
 

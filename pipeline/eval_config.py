@@ -7,6 +7,7 @@ from components.trainer import export
 from pipeline.config import PipelineConfig
 
 ACCURACY = "sparse_categorical_accuracy"
+EXAMPLE_COUNT = "example_count"
 
 
 def build_eval_config(
@@ -14,12 +15,16 @@ def build_eval_config(
 ) -> tfma.EvalConfig:
     """Accuracy, per-class precision/recall/AUC, sliced overall, by island and by sex.
 
+    A model is blessed when, on the overall slice, accuracy meets ``evaluator`` and the
+    example count meets ``data.min_examples.eval``.
+
     Args:
         cfg: Pipeline config; supplies the classes and the thresholds.
         with_thresholds: False for scoring only (the held-out test split).
         with_change_threshold: False when the Evaluator is never given a baseline.
     """
     accuracy = tfma.MetricConfig(class_name="SparseCategoricalAccuracy")
+    example_count = tfma.MetricConfig(class_name="ExampleCount")
     if with_thresholds:
         threshold = tfma.MetricThreshold(
             value_threshold=tfma.GenericValueThreshold(
@@ -36,6 +41,17 @@ def build_eval_config(
         # Gate on the overall slice only: a 10-example slice moves 10 points per error.
         accuracy.per_slice_thresholds.append(
             tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
+        )
+        # An accuracy on a handful of examples blesses by luck.
+        example_count.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec()],
+                threshold=tfma.MetricThreshold(
+                    value_threshold=tfma.GenericValueThreshold(
+                        lower_bound={"value": cfg.data.min_examples.eval}
+                    )
+                ),
+            )
         )
     per_class = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(class_ids={"values": range(len(cfg.data.label_classes))}),
@@ -59,7 +75,7 @@ def build_eval_config(
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
+                    example_count,
                     accuracy,
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ]

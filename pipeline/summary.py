@@ -12,7 +12,7 @@ from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
-from pipeline.eval_config import ACCURACY
+from pipeline.eval_config import ACCURACY, EXAMPLE_COUNT
 from pipeline.local_run import RunOutcome
 
 _PER_CLASS_METRICS = ("precision", "recall", "auc")
@@ -133,7 +133,7 @@ def read_split_metrics(
         return None
     return SplitMetrics(
         split=split,
-        example_count=int(values.get((_CANDIDATE, "example_count", None), 0)),
+        example_count=int(values.get((_CANDIDATE, EXAMPLE_COUNT, None), 0)),
         accuracy=values[(_CANDIDATE, ACCURACY, None)],
         per_class={
             name: {
@@ -242,6 +242,11 @@ def describe_failure(failure) -> str:
             f"the change threshold allows {allowed:+.3f}"
         )
     bound = threshold.value_threshold.lower_bound.value
+    if key.name == EXAMPLE_COUNT:
+        return (
+            f"{key.name} {value:.0f} is below the value threshold {bound:.0f} "
+            "(data.min_examples.eval)"
+        )
     return f"{key.name} {value:.3f} is below the value threshold {bound:.3f}"
 
 

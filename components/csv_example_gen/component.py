@@ -10,7 +10,7 @@ from components.csv_example_gen import executor
 NODE_ID = "CsvExampleGen"
 
 
-def CsvExampleGen(  # noqa: N802 - a component, named as TFX names them
+def CsvExampleGen(
     input_base: str,
     output_config: example_gen_pb2.Output,
     missing_values: list[str],

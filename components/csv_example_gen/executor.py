@@ -39,7 +39,7 @@ def custom_settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
 
 
 @beam.ptransform_fn
-def _CsvToExample(  # noqa: N802 - Beam names PTransforms like classes
+def _CsvToExample(
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
     pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
@@ -55,10 +55,10 @@ def _CsvToExample(  # noqa: N802 - Beam names PTransforms like classes
 class Executor(BaseExampleGenExecutor):
     """Reads CSV files with ``csv_source``; a file it cannot read fails with one line."""
 
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX's name
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _CsvToExample
 
-    def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 - TFX's name
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
         try:
             super().Do(input_dict, output_dict, exec_properties)
         except Exception as err:
