@@ -99,3 +99,13 @@ def test_unknown_and_missing_labels_are_named(bad_labels):
 def test_label_rules_hold_when_anomalies_only_warn(bad_labels):
     with pytest.raises(DataRulesError, match="'Emperor'"):
         gate(bad_labels, fail_on_anomalies=False)
+
+
+def test_header_only_csv_stops_at_the_gate(run_csv_example_gen, tmp_path):
+    header = PENGUINS.read_text().splitlines()[0] + "\n"
+    with pytest.raises(DataRulesError) as raised:
+        gate(statistics_and_anomalies(run_csv_example_gen, header, tmp_path))
+    assert str(raised.value) == "; ".join(
+        f"split {split} has 0 examples, fewer than the {n} data.min_examples.{split} asks for"
+        for split, n in MINIMUMS.items()
+    )
