@@ -92,13 +92,10 @@ def test_data_gate_gets_the_data_rules(cfg):
 
 
 def test_example_gen_gets_the_missing_value_tokens(cfg):
-    from tfx.utils import proto_utils
-
     from components.csv_example_gen.executor import custom_settings
 
     example_gen = next(c for c in create_pipeline(cfg).components if c.id == "CsvExampleGen")
-    config = proto_utils.proto_to_json(example_gen.exec_properties["custom_config"])
-    settings = custom_settings({"custom_config": config})
+    settings = custom_settings(example_gen.exec_properties)
     assert settings["missing_values"] == list(cfg.data.missing_values)
     assert settings["code_digest"] == code_digest(("csv_example_gen",))
 
