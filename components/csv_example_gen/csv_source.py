@@ -22,8 +22,6 @@ from collections.abc import Iterable, Iterator, Sequence
 import apache_beam as beam
 import tensorflow as tf
 
-DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "#N/A", "NaN", "nan", "null", "NULL", "None")
-
 _BOM = "\ufeff"
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|Inf|INF|infinity|Infinity)")

@@ -2,7 +2,7 @@
 
 Takes its settings from the component's ``custom_config`` (a Struct packed in
 ``example_gen_pb2.CustomConfig``): ``missing_values``, the tokens read as a missing
-value.
+value, and ``code_digest``, which only keys the cache.
 """
 
 import os
@@ -46,9 +46,8 @@ def _CsvToExample(
     paths = fileio.glob(pattern)
     if not paths:
         raise csv_source.CsvFormatError(f"no file matches {pattern}")
-    missing = custom_settings(exec_properties).get(
-        MISSING_VALUES, csv_source.DEFAULT_MISSING_VALUES
-    )
+    # Without settings, only an empty field is missing, as in TFX's own CsvExampleGen.
+    missing = custom_settings(exec_properties).get(MISSING_VALUES, [""])
     return pipeline | "ReadCsv" >> csv_source.CsvToExamples(paths, missing)
 
 

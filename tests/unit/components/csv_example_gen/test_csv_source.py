@@ -7,7 +7,6 @@ import pytest
 import tensorflow as tf
 
 from components.csv_example_gen.csv_source import (
-    DEFAULT_MISSING_VALUES,
     ColumnType,
     CsvFormatError,
     CsvToExamples,
@@ -15,6 +14,7 @@ from components.csv_example_gen.csv_source import (
     read_header,
     value_type,
 )
+from pipeline.config import DEFAULT_MISSING_VALUES
 
 HEADER = "species,island,bill_length_mm,body_mass_g,sex\n"
 
