@@ -35,8 +35,15 @@ def _r_cell(cell: str) -> str | float:
 
 
 def split_examples(examples) -> dict[str, list[bytes]]:
+    """Each split's examples, serialized with sorted map keys (the files' order may vary)."""
     splits = artifact_utils.decode_split_names(examples.split_names)
-    return {s: sorted(read_serialized_examples(examples.uri, s)) for s in splits}
+    return {
+        s: sorted(
+            tf.train.Example.FromString(e).SerializeToString(deterministic=True)
+            for e in read_serialized_examples(examples.uri, s)
+        )
+        for s in splits
+    }
 
 
 @pytest.fixture(scope="module")
