@@ -30,6 +30,8 @@ _AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
 # Top-level YAML keys that together make the feature spec.
 _SPEC_KEYS = ("task", "label", "features", "slices")
 _OPTION_ERROR = re.compile(r"^\w+: ")
+# What spreadsheets, R, pandas and databases write for "no value".
+DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "#N/A", "NaN", "nan", "null", "NULL", "None")
 
 
 class ConfigError(ValueError):
@@ -51,16 +53,39 @@ class SplitBuckets:
 
 
 @dataclasses.dataclass(frozen=True)
+class MinExamples:
+    """Fewest examples each split must hold; the DataGate stops the run before Transform.
+
+    The defaults keep one eval example at 5 accuracy points and one test example at 10.
+    """
+
+    train: int = 50
+    eval: int = 20
+    test: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("train", "eval", "test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the raw CSV lives and how it is split.
 
     Attributes:
         csv_dir: Directory of CSV files with a header row (CsvExampleGen input).
         splits: Hash-bucket weights of the train/eval/test splits.
+        min_examples: Fewest examples per split; fewer stops the run before Transform,
+            and the Evaluator does not bless a model scored on fewer eval examples.
+        missing_values: CSV fields (compared with surrounding spaces removed) that mean
+            "no value"; every other field is a value.
     """
 
     csv_dir: Path
     splits: SplitBuckets = SplitBuckets()
+    min_examples: MinExamples = MinExamples()
+    missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
 
     def __post_init__(self) -> None:
         if not self.csv_dir.is_dir():
@@ -72,6 +97,11 @@ class DataConfig:
         if others:
             raise ValueError(
                 f"csv_dir: holds files ExampleGen would read as CSV: {', '.join(others)}"
+            )
+        odd = [v for v in self.missing_values if v != v.strip() or "\n" in v]
+        if odd:
+            raise ValueError(
+                f"missing_values: tokens are compared without surrounding spaces, got {odd[0]!r}"
             )
 
     def header(self) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from components.trainer import export
 from pipeline.config import PipelineConfig
 
 ACCURACY = "sparse_categorical_accuracy"
+EXAMPLE_COUNT = "example_count"
 # TFMA metric names of the regression errors, by evaluator.error_metric.
 ERROR_METRICS = {
     "mae": ("MeanAbsoluteError", "mean_absolute_error"),
@@ -22,7 +23,9 @@ def build_eval_config(
 
     Classification: example count, accuracy (gated), confusion matrix, and per class
     precision, recall, F1 and AUC. Regression: example count, MAE, MSE and RMSE, one of
-    them gated (lower is better). Sliced overall and by each of ``slices``.
+    them gated (lower is better). Sliced overall and by each of ``slices``. With
+    thresholds, the overall example count must also reach ``data.min_examples.eval``:
+    a metric on a handful of examples blesses by luck.
 
     Args:
         cfg: Pipeline config; supplies the spec and the thresholds.
@@ -49,6 +52,17 @@ def build_eval_config(
         + [tfma.SlicingSpec(feature_keys=[key]) for key in spec.slices],
         metrics_specs=metrics_specs,
     )
+
+
+def _example_count(cfg: PipelineConfig, with_thresholds: bool) -> tfma.MetricConfig:
+    threshold = None
+    if with_thresholds:
+        threshold = tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": cfg.data.min_examples.eval}
+            )
+        )
+    return _gated("ExampleCount", threshold)
 
 
 def _gated(class_name: str, threshold: tfma.MetricThreshold | None) -> tfma.MetricConfig:
@@ -86,7 +100,7 @@ def _classification_metrics(
     )
     overall = tfma.MetricsSpec(
         metrics=[
-            tfma.MetricConfig(class_name="ExampleCount"),
+            _example_count(cfg, with_thresholds),
             _gated("SparseCategoricalAccuracy", threshold),
             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
         ]
@@ -112,7 +126,7 @@ def _regression_metrics(
                     relative={"value": cfg.evaluator.max_error_increase},
                 )
             )
-    metrics = [tfma.MetricConfig(class_name="ExampleCount")] + [
+    metrics = [_example_count(cfg, with_thresholds)] + [
         _gated(class_name, threshold if class_name == gated_class else None)
         for class_name, _ in ERROR_METRICS.values()
     ]

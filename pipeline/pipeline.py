@@ -10,6 +10,8 @@ from tfx.proto import example_gen_pb2
 
 import components
 from components import custom_config as config_keys
+from components import features
+from components.csv_example_gen.component import CsvExampleGen
 from components.data_gate.component import DataGate
 from components.serving_pusher.component import ServingPusher
 from components.tflite_converter.component import TFLiteConverter
@@ -25,6 +27,7 @@ _COMPONENTS_DIR = Path(components.__file__).parent
 _SHARED_CODE = ("features", "custom_config.py", "keras_mode.py")
 _TRANSFORM_CODE = (*_SHARED_CODE, "transform")
 _TRAINER_CODE = (*_SHARED_CODE, "trainer")
+_CSV_READER_CODE = ("csv_example_gen",)
 
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
@@ -44,7 +47,7 @@ def create_pipeline(
     """Builds the pipeline described by ``cfg``.
 
     ExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
-    [-> DataGate] -> Transform -> [Tuner ->] Trainer -> baseline Resolver -> Evaluator
+    -> DataGate -> Transform -> [Tuner ->] Trainer -> baseline Resolver -> Evaluator
     -> (blessed only) [TFLiteConverter ->] ServingPusher, TestEvaluator.
 
     Args:
@@ -56,8 +59,11 @@ def create_pipeline(
             Evaluator has no baseline. None: the local and Airflow DAG.
     """
     where = _locations(cfg, kubeflow)
-    example_gen = tfx.components.CsvExampleGen(
-        input_base=where.csv_dir, output_config=_split_config(cfg)
+    example_gen = CsvExampleGen(
+        input_base=where.csv_dir,
+        output_config=_split_config(cfg),
+        missing_values=list(cfg.data.missing_values),
+        code_digest=code_digest(_CSV_READER_CODE),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.validation.schema_path:
@@ -78,12 +84,16 @@ def create_pipeline(
             config_keys.CODE_DIGEST: code_digest(_TRANSFORM_CODE),
         },
     )
-    nodes = [example_gen, statistics_gen, schema_gen, example_validator]
-    if cfg.validation.on_anomalies == "fail":
-        data_gate = DataGate(anomalies=example_validator.outputs["anomalies"])
-        transform.add_upstream_node(data_gate)
-        nodes.append(data_gate)
-    nodes.append(transform)
+    data_gate = DataGate(
+        statistics=statistics_gen.outputs["statistics"],
+        anomalies=example_validator.outputs["anomalies"],
+        min_examples=dataclasses.asdict(cfg.data.min_examples),
+        label_key=cfg.spec.label.name,
+        label_classes=list(cfg.spec.label.classes),
+        fail_on_anomalies=cfg.validation.on_anomalies == "fail",
+    )
+    transform.add_upstream_node(data_gate)
+    nodes = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform]
 
     trainer_config = _trainer_custom_config(cfg)
     # Steps per epoch reach run_fn in custom_config (0: one pass over the split, counted

@@ -12,7 +12,7 @@ from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
-from pipeline.eval_config import ACCURACY, ERROR_METRICS
+from pipeline.eval_config import ACCURACY, ERROR_METRICS, EXAMPLE_COUNT
 from pipeline.local_run import RunOutcome
 from pipeline.report import tfma_metrics
 
@@ -134,7 +134,7 @@ def read_split_metrics(
     and is written as ``null`` in ``summary.json``.
     """
     values = tfma_metrics.read_metrics(evaluation_uri).get(tfma_metrics.OVERALL, {})
-    example_count = int(values.get((_CANDIDATE, "example_count", None, False)) or 0)
+    example_count = int(values.get((_CANDIDATE, EXAMPLE_COUNT, None, False)) or 0)
     if not label_classes:
         return _regression_metrics(split, example_count, values)
     accuracy = values.get((_CANDIDATE, ACCURACY, None, False))

@@ -1,15 +1,38 @@
-"""DataGate: fails the run when ExampleValidator found anomalies, so Transform never runs."""
+"""DataGate: stops the run before Transform when the data cannot train or judge a model."""
 
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
 from components.data_gate import anomalies as anomalies_lib
+from components.data_gate import data_rules
 
 
 @tfx.dsl.components.component
 def DataGate(
+    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    min_examples: tfx.dsl.components.Parameter[dict[str, int]],
+    label_key: tfx.dsl.components.Parameter[str],
+    label_classes: tfx.dsl.components.Parameter[list[str]],
+    fail_on_anomalies: tfx.dsl.components.Parameter[bool] = True,
 ) -> None:
-    """Raises AnomaliesFoundError when any split of ``anomalies`` has an anomaly."""
-    splits = artifact_utils.decode_split_names(anomalies.split_names)
-    anomalies_lib.check_no_anomalies(anomalies_lib.read_anomalies(anomalies.uri, splits))
+    """Raises DataRulesError or AnomaliesFoundError, each one line.
+
+    Args:
+        statistics: StatisticsGen's output: per-split example counts and label values.
+        anomalies: ExampleValidator's output.
+        min_examples: Split name -> fewest examples it must hold.
+        label_key: The label column.
+        label_classes: The label's classes; empty accepts any value (regression).
+        fail_on_anomalies: False lets schema anomalies through (the rules still apply).
+    """
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    data_rules.check_data_rules(
+        data_rules.read_split_stats(statistics.uri, splits, label_key),
+        min_examples,
+        label_key,
+        label_classes,
+    )
+    if fail_on_anomalies:
+        splits = artifact_utils.decode_split_names(anomalies.split_names)
+        anomalies_lib.check_no_anomalies(anomalies_lib.read_anomalies(anomalies.uri, splits))

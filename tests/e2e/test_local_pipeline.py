@@ -7,6 +7,7 @@ and a CSV that breaks the schema.
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -342,3 +343,36 @@ def _run_id(stdout: str) -> str:
     return next(line for line in stdout.splitlines() if line.startswith("penguins: run ")).split()[
         2
     ]
+
+
+def test_too_little_data_and_bad_labels_stop_at_the_data_gate(tmp_path):
+    """Ten rows in R's dialect, one of an unknown species and one without a species."""
+    csv_dir = tmp_path / "data"
+    csv_dir.mkdir()
+    lines = (REPO / "data" / "penguins" / "penguins.csv").read_text().splitlines()[:9]
+    header = ",".join(f'"{name}"' for name in lines[0].split(","))
+    rows = [",".join(cell or "NA" for cell in line.split(",")) for line in lines[1:]]
+    rows += [
+        '"Emperor","Dream",45.1,17.2,200,4000,"male",2009',
+        'NA,"Dream",40,18,190,3700,NA,2009',
+    ]
+    (csv_dir / "penguins.csv").write_text("\r\n".join([header, *rows]) + "\r\n")
+    process, summary = run_pipeline(write_config(tmp_path, csv_dir=csv_dir))
+
+    assert process.returncode == 1
+    assert summary["outcome"] == "stopped at DataGate"
+    (error_line,) = [line for line in process.stdout.splitlines() if line.startswith("error ")]
+    problems = error_line.removeprefix("error").strip().split("; ")
+    split_sizes = [p for p in problems if p.startswith("split ")]
+    assert len(split_sizes) == 3  # no split of ten rows reaches its minimum
+    assert all(re.fullmatch(
+        r"split (train|eval|test) has \d+ examples, fewer than the \d+ "
+        r"data\.min_examples\.\1 asks for", p) for p in split_sizes)  # fmt: skip
+    assert any(re.fullmatch(r"label 'species' is missing in 1 of \d+ examples of split \w+", p)
+               for p in problems)  # fmt: skip
+    assert problems[-1].startswith(
+        "label 'species' has values not in label.classes [Adelie, Chinstrap, Gentoo]: "
+        "'Emperor' (1 in "
+    )
+    ran = mlmd_states(tmp_path / "work", summary["run_id"], ("DataGate", "Transform", "Trainer"))
+    assert ran == {"DataGate": "failed", "Transform": "skipped", "Trainer": "skipped"}

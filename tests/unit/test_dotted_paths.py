@@ -41,6 +41,7 @@ def test_every_class_path_in_the_compiled_pipeline_imports(tmp_path):
     class_paths = set(re.findall(r'(?:class_path|op_type): "(\w+(?:\.\w+)+)"', text))
     assert "pipeline.baseline.LatestBlessedOtherModelStrategy" in class_paths
     assert "tfx.components.trainer.executor.GenericExecutor" in class_paths
+    assert "components.csv_example_gen.executor.Executor" in class_paths
     for class_path in class_paths:
         module, name = class_path.rsplit(".", 1)
         assert hasattr(importlib.import_module(module), name), class_path

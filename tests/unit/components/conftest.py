@@ -17,3 +17,46 @@ def ram():
     yield root
     if tf.io.gfile.exists(root):
         tf.io.gfile.rmtree(root)
+
+
+@pytest.fixture(scope="module")
+def run_csv_example_gen():
+    """Runs the pipeline's CsvExampleGen executor, configured as its component is.
+
+    Returns a function ``(csv_dir, output_uri, **component_args) -> Examples artifact``.
+    """
+    from google.protobuf import message
+    from tfx.proto import example_gen_pb2
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from components.csv_example_gen import component, executor
+    from pipeline.config import DEFAULT_MISSING_VALUES
+
+    split_config = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in (("train", 7), ("eval", 2), ("test", 1))
+            ]
+        )
+    )
+
+    def run(csv_dir, output_uri, missing_values=DEFAULT_MISSING_VALUES):
+        node = component.CsvExampleGen(
+            input_base=str(csv_dir),
+            output_config=split_config,
+            missing_values=list(missing_values),
+            code_digest="test",
+        )
+        exec_properties = {
+            key: proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
+            for key, value in node.exec_properties.items()
+            if value is not None
+        }
+        examples = standard_artifacts.Examples()
+        examples.uri = str(output_uri)
+        executor.Executor().Do({}, {"examples": [examples]}, exec_properties)
+        return examples
+
+    return run

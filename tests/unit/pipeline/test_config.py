@@ -11,7 +11,13 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import features
 from components.trainer.hparams import HyperParameters
-from pipeline.config import ConfigError, PipelineConfig, TunerConfig, load_config
+from pipeline.config import (
+    DEFAULT_MISSING_VALUES,
+    ConfigError,
+    PipelineConfig,
+    TunerConfig,
+    load_config,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_CONFIG = REPO / "configs" / "penguins.yaml"
@@ -46,6 +52,9 @@ def test_shipped_config_values(config):
     assert config.model_name == "penguins"
     assert (config.data.splits.train, config.data.splits.eval, config.data.splits.test) == (7, 2, 1)
     assert config.validation.on_anomalies == "fail"
+    assert dataclasses.asdict(config.data.min_examples) == {"train": 50, "eval": 20, "test": 10}
+    assert config.data.missing_values == DEFAULT_MISSING_VALUES
+    assert {"", "NA", "N/A", "NaN", "null"} <= set(DEFAULT_MISSING_VALUES)
     assert config.trainer.hyperparameters == HyperParameters(
         hidden_units=(16, 8), learning_rate=0.01, dropout=0.0, batch_size=32, epochs=60
     )
@@ -109,6 +118,8 @@ def test_omitted_sections_take_defaults(tmp_path):
     assert config.spec.task == "classification"
     assert config.model_name == "minimal"
     assert config.trainer.steps_per_epoch == 0
+    assert config.data.missing_values == DEFAULT_MISSING_VALUES
+    assert config.data.min_examples.train == 50
     assert config.trainer.hyperparameters == HyperParameters()
     assert config.validation.schema_path is None
     assert config.beam.direct_running_mode == "auto"
@@ -283,6 +294,12 @@ BAD_CONFIGS = [
         _set("tuner.learning_rate_choices", [0.01, 2]),
     ),
     ("split weight 0", "data.splits.test", _set("data.splits.test", 0)),
+    ("min_examples 0", "data.min_examples.eval", _set("data.min_examples.eval", 0)),
+    ("unknown split minimum", "data.min_examples.valid", _set("data.min_examples.valid", 5)),
+    ("scalar missing_values", "data.missing_values", _set("data.missing_values", "NA")),
+    # YAML reads a bare null as nothing, not as the text "null"
+    ("bare null token", "data.missing_values[1]", _set("data.missing_values", ["NA", None])),
+    ("padded token", "data.missing_values", _set("data.missing_values", [" NA"])),
     ("negative workers", "beam.direct_num_workers", _set("beam.direct_num_workers", -1)),
     (
         "bad enum on_anomalies",

@@ -16,7 +16,7 @@ EDGES = {
     "ImportSchemaGen": set(),
     "StatisticsGen": {"CsvExampleGen"},
     "ExampleValidator": {"StatisticsGen", "ImportSchemaGen"},
-    "DataGate": {"ExampleValidator"},
+    "DataGate": {"ExampleValidator", "StatisticsGen"},
     "Transform": {"CsvExampleGen", "ImportSchemaGen", "DataGate"},
     "Trainer": {"Transform"},
     "latest_blessed_model_resolver": {"Trainer"},
@@ -71,13 +71,33 @@ def test_tflite_disabled_pushes_the_savedmodel_alone(cfg):
     assert graph["ServingPusher"] == {"CsvExampleGen", "Trainer", "Evaluator"}
 
 
-def test_warn_on_anomalies_drops_the_gate(cfg):
+def test_warn_on_anomalies_keeps_the_gate_for_the_data_rules(cfg):
     warn = dataclasses.replace(
         cfg, validation=dataclasses.replace(cfg.validation, on_anomalies="warn")
     )
-    graph = edges(create_pipeline(warn))
-    assert "DataGate" not in graph
-    assert graph["Transform"] == {"CsvExampleGen", "ImportSchemaGen"}
+    pipeline = create_pipeline(warn)
+    assert edges(pipeline) == EDGES
+    gate = next(c for c in pipeline.components if c.id == "DataGate")
+    assert gate.exec_properties["fail_on_anomalies"] is False
+
+
+def test_data_gate_gets_the_data_rules(cfg):
+    gate = next(c for c in create_pipeline(cfg).components if c.id == "DataGate")
+    assert gate.exec_properties == {
+        "min_examples": {"train": 50, "eval": 20, "test": 10},
+        "label_key": "species",
+        "label_classes": ["Adelie", "Chinstrap", "Gentoo"],
+        "fail_on_anomalies": True,
+    }
+
+
+def test_example_gen_gets_the_missing_value_tokens(cfg):
+    from components.csv_example_gen.executor import custom_settings
+
+    example_gen = next(c for c in create_pipeline(cfg).components if c.id == "CsvExampleGen")
+    settings = custom_settings(example_gen.exec_properties)
+    assert settings["missing_values"] == list(cfg.data.missing_values)
+    assert settings["code_digest"] == code_digest(("csv_example_gen",))
 
 
 def test_no_schema_path_infers_schema(cfg):

@@ -1,0 +1,75 @@
+"""CsvExampleGen's executor: TFX's file-based ExampleGen over ``csv_source``.
+
+Takes its settings from the component's ``custom_config`` (a Struct packed in
+``example_gen_pb2.CustomConfig``): ``missing_values``, the tokens read as a missing
+value, and ``code_digest``, which only keys the cache.
+"""
+
+import os
+import re
+from typing import Any
+
+import apache_beam as beam
+from google.protobuf import json_format, struct_pb2
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_component_specs
+from tfx.utils import proto_utils
+
+from components.csv_example_gen import csv_source
+
+MISSING_VALUES = "missing_values"
+
+# Beam re-raises a worker's error with "[while running 'step']" appended, or, across
+# processes, inside a RuntimeError that quotes the worker's traceback.
+_CSV_ERROR = re.compile(rf"{csv_source.CsvFormatError.__name__}: (.+?)(?: \[while running|$)", re.M)
+
+
+def custom_settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The Struct in ``exec_properties['custom_config']`` as a dict ({} when unset)."""
+    text = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if not text:
+        return {}
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(text, config)
+    settings = struct_pb2.Struct()
+    config.custom_config.Unpack(settings)
+    return json_format.MessageToDict(settings)
+
+
+@beam.ptransform_fn
+def _CsvToExample(
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+) -> beam.PCollection:
+    pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
+    paths = fileio.glob(pattern)
+    if not paths:
+        raise csv_source.CsvFormatError(f"no file matches {pattern}")
+    # Without settings, only an empty field is missing, as in TFX's own CsvExampleGen.
+    missing = custom_settings(exec_properties).get(MISSING_VALUES, [""])
+    return pipeline | "ReadCsv" >> csv_source.CsvToExamples(paths, missing)
+
+
+class Executor(BaseExampleGenExecutor):
+    """Reads CSV files with ``csv_source``; a file it cannot read fails with one line."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _CsvToExample
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        try:
+            super().Do(input_dict, output_dict, exec_properties)
+        except Exception as err:
+            line = csv_error_line(err)
+            if line is None:
+                raise
+            raise csv_source.CsvFormatError(line) from None
+
+
+def csv_error_line(err: Exception) -> str | None:
+    """A CsvFormatError's own line, out of whatever Beam wrapped it in; None for others."""
+    if isinstance(err, csv_source.CsvFormatError):
+        return str(err).split(" [while running", 1)[0]
+    match = _CSV_ERROR.search(str(err))
+    return match.group(1) if match else None
