@@ -1,62 +1,27 @@
-"""``converter.py`` on tiny models built here: every quantization mode, parity, the micro build.
+"""``converter.py`` and ``parity.py``: every quantization mode on a tiny model, parity per task
+on models trained and exported as the Trainer does (multi-class, binary, regression), raw
+tf.Examples to dense inputs, and artifacts on TensorFlow's in-process ``ram://`` filesystem,
+standing in for the ``gs://`` a Kubeflow pipeline root lives on.
 
-Also the TFLiteConverter component, and both on TensorFlow's in-process ``ram://``
-filesystem, standing in for the ``gs://`` a Kubeflow pipeline root lives on.
+The micro build and the TFLiteConverter component are in ``test_micro.py``.
 """
 
 import dataclasses
-import functools
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import apache_beam as beam
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-from tfx.types import standard_artifacts
+from penguins_spec import CLASSES, LABEL
+from trained_models import PENGUIN_COLUMNS, PENGUIN_ROWS, PENGUINS_RAW_SPEC, serialize
 
-from components import custom_config as config_keys
 from components import features
-from components.tflite_converter import converter
-from components.tflite_converter.component import TFLITE_FILE, TFLiteConverter
+from components.tflite_converter import converter, parity
 from components.trainer import export
-from components.trainer.hparams import HyperParameters
-from components.trainer.model import build_model
-from components.transform.preprocessing import preprocessing_fn
 
 TINY_INPUTS = ("a", "b")
 # Largest |TFLite - Keras| probability each mode may show on the tiny model.
 TOLERANCE = {"none": 1e-5, "dynamic": 0.05, "float16": 5e-3, "int8": 0.1}
-
-LABEL_CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
-RAW_FEATURE_SPEC = {
-    "bill_length_mm": tf.io.VarLenFeature(tf.float32),
-    "bill_depth_mm": tf.io.VarLenFeature(tf.float32),
-    "flipper_length_mm": tf.io.VarLenFeature(tf.int64),
-    "body_mass_g": tf.io.VarLenFeature(tf.int64),
-    "sex": tf.io.VarLenFeature(tf.string),
-    "island": tf.io.FixedLenFeature([1], tf.string),
-    "species": tf.io.FixedLenFeature([1], tf.string),
-}
-# bill_length, bill_depth, flipper, body_mass, sex, island, species; None is missing.
-ROWS = [
-    (39.1, 18.7, 181, 3750, "male", "Torgersen", "Adelie"),
-    (39.5, 17.4, 186, 3800, "female", "Torgersen", "Adelie"),
-    (None, None, None, None, None, "Biscoe", "Adelie"),
-    (46.5, 17.9, 192, 3500, "female", "Dream", "Chinstrap"),
-    (50.0, 19.5, 196, 3900, "male", "Dream", "Chinstrap"),
-    (46.1, 13.2, 211, 4500, "male", "Biscoe", "Gentoo"),
-    (50.0, None, 230, 5700, "male", "Biscoe", "Gentoo"),
-    (48.7, 14.1, 210, None, None, "Biscoe", "Gentoo"),
-    (None, 15.0, None, 5400, None, "Biscoe", "Gentoo"),
-    (45.2, 16.4, 223, 5950, "male", "Dream", "Gentoo"),
-]
 
 
 # --- A tiny float model with a dense two-input signature -------------------------------
@@ -246,11 +211,11 @@ def test_vocabulary_tables_from_assets_work_and_hashing_needs_select_ops(
     assert probabilities.argmax(1).tolist() == [1, 2, 3, 0]
 
 
-# --- Parity -------------------------------------------------------------------------------
+# --- Parity: the tiny classifier -----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def parity(tiny, conversions):
+def tiny_parity(tiny, conversions):
     return converter.check_parity(
         tiny.saved_model_dir,
         conversions["none"].path,
@@ -260,35 +225,36 @@ def parity(tiny, conversions):
     )
 
 
-def test_parity_of_the_unquantized_model_is_exact(tiny, parity):
-    assert parity.examples == len(tiny.labels)
-    assert 0.0 <= parity.saved_model_accuracy <= 1.0
-    assert parity.tflite_accuracy == parity.saved_model_accuracy
-    assert parity.accuracy_drop == 0.0 and parity.within_tolerance(0.0)
-    assert parity.max_abs_probability_diff < 1e-5
+def test_parity_of_the_unquantized_model_is_exact(tiny, tiny_parity):
+    assert isinstance(tiny_parity, converter.ParityReport)
+    assert tiny_parity.examples == len(tiny.labels)
+    assert 0.0 <= tiny_parity.saved_model_accuracy <= 1.0
+    assert tiny_parity.tflite_accuracy == tiny_parity.saved_model_accuracy
+    assert tiny_parity.accuracy_drop == 0.0 and tiny_parity.within_tolerance(0.0)
+    assert tiny_parity.max_abs_probability_diff < 1e-5
 
 
-def test_parity_accuracy_is_measured_against_the_labels(tiny, parity):
+def test_parity_accuracy_is_measured_against_the_labels(tiny, tiny_parity):
     expected = np.mean(tiny.keras_probabilities.argmax(1) == tiny.labels)
-    assert parity.saved_model_accuracy == pytest.approx(expected)
-    assert parity.saved_model_accuracy > 0.8  # the tiny model did learn
+    assert tiny_parity.saved_model_accuracy == pytest.approx(expected)
+    assert tiny_parity.saved_model_accuracy > 0.8  # the tiny model did learn
 
 
-def test_parity_sizes_and_latencies_are_sane(tiny, conversions, parity):
-    assert parity.tflite_size_bytes == conversions["none"].size_bytes
-    assert parity.saved_model_size_bytes == converter.directory_size(tiny.saved_model_dir)
-    assert parity.saved_model_size_bytes > parity.tflite_size_bytes > 0
+def test_parity_sizes_and_latencies_are_sane(tiny, conversions, tiny_parity):
+    assert tiny_parity.tflite_size_bytes == conversions["none"].size_bytes
+    assert tiny_parity.saved_model_size_bytes == converter.directory_size(tiny.saved_model_dir)
+    assert tiny_parity.saved_model_size_bytes > tiny_parity.tflite_size_bytes > 0
     for form in ("saved_model", "tflite"):
-        p50 = getattr(parity, f"{form}_latency_p50_ms")
-        p99 = getattr(parity, f"{form}_latency_p99_ms")
+        p50 = getattr(tiny_parity, f"{form}_latency_p50_ms")
+        p99 = getattr(tiny_parity, f"{form}_latency_p99_ms")
         assert p99 >= p50 > 0
 
 
-def test_parity_as_properties_is_flat_and_numeric(parity):
-    properties = parity.as_properties()
-    assert properties["accuracy_drop"] == parity.accuracy_drop
-    assert properties["tflite_latency_p99_ms"] == parity.tflite_latency_p99_ms
-    assert {f.name for f in dataclasses.fields(parity)} < set(properties)
+def test_parity_as_properties_is_flat_and_numeric(tiny_parity):
+    properties = tiny_parity.as_properties()
+    assert properties["accuracy_drop"] == tiny_parity.accuracy_drop
+    assert properties["tflite_latency_p99_ms"] == tiny_parity.tflite_latency_p99_ms
+    assert {f.name for f in dataclasses.fields(tiny_parity)} < set(properties)
     assert all(isinstance(v, (int, float)) for v in properties.values())
 
 
@@ -297,6 +263,53 @@ def test_parity_labels_must_match_the_examples(tiny, conversions):
         converter.check_parity(
             tiny.saved_model_dir, conversions["none"].path, tiny.inputs, tiny.labels[:3]
         )
+
+
+def test_the_task_is_read_off_the_signature_outputs(tiny, regression, tmp_path):
+    assert converter.signature_task(tiny.saved_model_dir) == features.CLASSIFICATION
+    assert converter.signature_task(regression.saved_model_dir) == features.REGRESSION
+
+    class Neither(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="a")])
+        def serve(self, a):
+            return {"scores": a}
+
+    module = Neither()
+    tf.saved_model.save(module, str(tmp_path), signatures={export.RAW_SIGNATURE: module.serve})
+    with pytest.raises(ValueError, match="'probabilities'.*'predictions'"):
+        converter.signature_task(str(tmp_path))
+    with pytest.raises(ValueError, match="no signature 'serving_default'"):
+        converter.signature_task(str(tmp_path), export.SERVING_SIGNATURE)
+
+
+def _classification_report(saved, tflite):
+    return converter.ParityReport(
+        examples=10,
+        saved_model_accuracy=saved,
+        tflite_accuracy=tflite,
+        max_abs_probability_diff=0.0,
+        saved_model_size_bytes=1,
+        tflite_size_bytes=1,
+        saved_model_latency_p50_ms=1.0,
+        saved_model_latency_p99_ms=1.0,
+        tflite_latency_p50_ms=1.0,
+        tflite_latency_p99_ms=1.0,
+    )
+
+
+def _regression_report(saved_mae, tflite_mae):
+    return converter.RegressionParityReport(
+        examples=10,
+        saved_model_mae=saved_mae,
+        tflite_mae=tflite_mae,
+        max_abs_prediction_diff=abs(tflite_mae - saved_mae),
+        saved_model_size_bytes=1,
+        tflite_size_bytes=1,
+        saved_model_latency_p50_ms=1.0,
+        saved_model_latency_p99_ms=1.0,
+        tflite_latency_p50_ms=1.0,
+        tflite_latency_p99_ms=1.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -308,34 +321,170 @@ def test_parity_labels_must_match_the_examples(tiny, conversions):
         (0.8, 0.9, 0, True),
     ],
 )
-def test_within_tolerance_compares_the_accuracy_drop(saved, tflite, tolerance, within):
-    report = converter.ParityReport(10, saved, tflite, 0.0, 1, 1, 1.0, 1.0, 1.0, 1.0)
+def test_classification_gate_compares_the_accuracy_drop(saved, tflite, tolerance, within):
+    report = _classification_report(saved, tflite)
     assert report.accuracy_drop == pytest.approx(saved - tflite)
     assert report.within_tolerance(tolerance) is within
 
 
+@pytest.mark.parametrize(
+    ("saved_mae", "tflite_mae", "tolerance", "within"),
+    [
+        (10.0, 10.0, 0.0, True),
+        (10.0, 10.09, 0.01, True),  # 0.9% worse: within one percent
+        (10.0, 10.11, 0.01, False),  # 1.1% worse
+        (1000.0, 1009.0, 0.01, True),  # the tolerance scales with the MAE ...
+        (0.5, 1.4, 0.01, False),  # ... so an absolute 0.9 is too much for a small one
+        (10.0, 9.0, 0.0, True),  # better is always fine
+        (0.0, 0.0, 0.0, True),
+    ],
+)
+def test_regression_gate_is_relative_to_the_saved_model_mae(
+    saved_mae, tflite_mae, tolerance, within
+):
+    report = _regression_report(saved_mae, tflite_mae)
+    assert report.mae_increase == pytest.approx(tflite_mae - saved_mae)
+    assert report.within_tolerance(tolerance) is within
+
+
+def test_micro_properties_are_prefixed_and_leave_the_saved_model_out():
+    classification = _classification_report(0.9, 0.85).as_properties("micro")
+    assert classification == {
+        "micro_accuracy": 0.85,
+        "micro_max_abs_probability_diff": 0.0,
+        "micro_size_bytes": 1,
+        "micro_latency_p50_ms": 1.0,
+        "micro_latency_p99_ms": 1.0,
+        "micro_accuracy_drop": pytest.approx(0.05),
+    }
+    regression = _regression_report(10.0, 10.5).as_properties("micro")
+    assert regression["micro_mae"] == 10.5
+    assert regression["micro_mae_increase"] == pytest.approx(0.5)
+    assert regression["micro_relative_mae_increase"] == pytest.approx(0.05)
+    assert regression["micro_max_abs_prediction_diff"] == pytest.approx(0.5)
+    assert not any(name.startswith("saved_model") for name in regression)
+
+
+# --- Parity: models trained and exported as the Trainer does ------------------------------
+
+
+@pytest.fixture(scope="module")
+def regression_parity(regression, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("regression_tflite") / "tflite")
+    result = converter.convert_saved_model(regression.saved_model_dir, path, "none")
+    report = converter.check_parity(
+        regression.saved_model_dir,
+        result.path,
+        regression.eval_dense,
+        regression.eval_labels,
+        latency_examples=20,
+    )
+    return result, report
+
+
+def test_regression_conversion_matches_the_saved_model(regression, regression_parity):
+    result, report = regression_parity
+    assert isinstance(report, converter.RegressionParityReport)
+    assert result.requires_select_tf_ops  # the vocabulary lookup's OOV hashing
+    assert report.examples == len(regression.eval_labels) == 100
+    # Predictions are in the label's units (prices around 150): equal to float32 precision.
+    assert report.max_abs_prediction_diff < 1e-3
+    assert report.tflite_mae == pytest.approx(report.saved_model_mae, rel=1e-5)
+    assert report.within_tolerance(1e-4)
+    assert report.tflite_size_bytes == result.size_bytes
+
+
+def test_regression_mae_is_measured_against_the_labels_in_label_units(
+    regression, regression_parity
+):
+    _, report = regression_parity
+    serve = tf.saved_model.load(regression.saved_model_dir).signatures[export.RAW_SIGNATURE]
+    predictions = serve(**{k: tf.constant(v) for k, v in regression.eval_dense.items()})[
+        export.PREDICTIONS
+    ].numpy()
+    assert predictions.shape == (100,) and predictions.dtype == np.float32
+    assert report.saved_model_mae == pytest.approx(
+        np.mean(np.abs(predictions - regression.eval_labels)), rel=1e-5
+    )
+    # The model learnt: its MAE is well under the labels' own spread (~35).
+    assert report.saved_model_mae < 0.3 * np.std(regression.eval_labels)
+
+
+def test_regression_properties_name_the_errors(regression_parity):
+    properties = regression_parity[1].as_properties()
+    assert {"saved_model_mae", "tflite_mae", "max_abs_prediction_diff", "mae_increase"} <= set(
+        properties
+    )
+    assert "tflite_accuracy" not in properties
+    assert all(isinstance(v, (int, float)) for v in properties.values())
+
+
+def test_a_missing_regression_label_is_left_out_of_the_errors(regression, regression_parity):
+    result, report = regression_parity
+    labels = regression.eval_labels.copy()
+    labels[:50] = np.nan
+    half = converter.check_parity(
+        regression.saved_model_dir,
+        result.path,
+        regression.eval_dense,
+        labels,
+        latency_examples=5,
+        task=features.REGRESSION,
+    )
+    assert half.examples == 100
+    assert np.isfinite(half.saved_model_mae) and half.tflite_mae == pytest.approx(
+        half.saved_model_mae, rel=1e-5
+    )
+    with pytest.raises(ValueError, match="no example has a label"):
+        converter.check_parity(
+            regression.saved_model_dir,
+            result.path,
+            regression.eval_dense,
+            np.full(100, np.nan, np.float32),
+            latency_examples=5,
+        )
+
+
+def test_binary_classification_converts_with_two_probability_columns(binary, tmp_path):
+    result = converter.convert_saved_model(
+        binary.saved_model_dir, str(tmp_path / "tflite"), "dynamic"
+    )
+    report = converter.check_parity(
+        binary.saved_model_dir,
+        result.path,
+        binary.eval_dense,
+        binary.eval_labels,
+        latency_examples=5,
+    )
+    assert isinstance(report, converter.ParityReport)
+    assert report.saved_model_accuracy > 0.8
+    assert report.tflite_accuracy == report.saved_model_accuracy
+    assert report.max_abs_probability_diff < 1e-4
+    interpreter = tf.lite.Interpreter(model_path=result.path)
+    runner = interpreter.get_signature_runner(export.RAW_SIGNATURE)
+    probabilities = runner(**binary.eval_dense)[export.PROBABILITIES]
+    assert probabilities.shape == (100, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
 # --- Raw tf.Examples -> dense inputs -------------------------------------------------------
+
+PENGUIN_DTYPES = {
+    **{name: tf.float32 for name in PENGUIN_COLUMNS[:4]},
+    "sex": tf.string,
+    "island": tf.string,
+}
 
 
 def _example(row):
-    *numeric, sex, island, species = row
-    example = tf.train.Example()
-    fields = example.features.feature
-    for key, value in zip(features.NUMERIC_FEATURE_KEYS, numeric, strict=True):
-        if isinstance(value, int):
-            fields[key].int64_list.value.append(value)
-        elif value is not None:
-            fields[key].float_list.value.append(value)
-    if sex is not None:
-        fields["sex"].bytes_list.value.append(sex.encode())
-    fields["island"].bytes_list.value.append(island.encode())
-    fields[features.LABEL_KEY].bytes_list.value.append(species.encode())
-    return example.SerializeToString()
+    return serialize(row, PENGUIN_COLUMNS, PENGUINS_RAW_SPEC)
 
 
 def test_dense_inputs_parse_any_numeric_type_and_mark_missing():
-    dense = converter.dense_inputs_from_examples([_example(ROWS[0]), _example(ROWS[2])])
-    assert set(dense) == set(features.FEATURE_KEYS)
+    dense = converter.dense_inputs_from_examples(
+        [_example(PENGUIN_ROWS[0]), _example(PENGUIN_ROWS[2])], PENGUIN_DTYPES
+    )
+    assert set(dense) == set(PENGUIN_DTYPES)
     np.testing.assert_allclose(dense["bill_length_mm"], [39.1, np.nan])
     np.testing.assert_array_equal(dense["flipper_length_mm"], [181.0, np.nan])
     assert dense["body_mass_g"].dtype == np.float32
@@ -343,16 +492,21 @@ def test_dense_inputs_parse_any_numeric_type_and_mark_missing():
     assert dense["island"].tolist() == [b"Torgersen", b"Biscoe"]
 
 
+def test_dense_inputs_follow_the_saved_model_signature(penguins):
+    dtypes = converter.raw_input_dtypes(penguins.saved_model_dir)
+    assert dtypes == PENGUIN_DTYPES
+
+
 def test_dense_inputs_reject_more_than_one_value():
     example = tf.train.Example()
     example.features.feature["body_mass_g"].int64_list.value.extend([1, 2])
     with pytest.raises(ValueError, match="body_mass_g"):
-        converter.dense_inputs_from_examples([example.SerializeToString()])
+        converter.dense_inputs_from_examples([example.SerializeToString()], PENGUIN_DTYPES)
 
 
 def test_label_ids_follow_the_classes_and_unknown_is_minus_one():
-    rows = [ROWS[0], ROWS[5], (*ROWS[0][:-1], "Emperor")]
-    labels = converter.label_ids_from_examples([_example(r) for r in rows], LABEL_CLASSES)
+    rows = [PENGUIN_ROWS[0], PENGUIN_ROWS[5], (*PENGUIN_ROWS[0][:-1], "Emperor")]
+    labels = converter.label_ids_from_examples([_example(r) for r in rows], LABEL, CLASSES)
     assert labels.tolist() == [0, 2, -1]
 
 
@@ -363,226 +517,6 @@ def test_single_examples_keep_a_batch_dimension_of_one(tiny):
     np.testing.assert_array_equal(singles[3]["b"], tiny.inputs["b"][3:4])
     with pytest.raises(ValueError, match="batch size"):
         converter.single_examples({"a": np.zeros(2), "b": np.zeros(3)})
-
-
-# --- Microcontroller build -----------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Micro:
-    result: converter.MicroResult
-    keras_model: tf.keras.Model
-    tft_output: tft.TFTransformOutput
-    transformed: dict
-    dense: dict
-    model_dir: str
-    transform_dir: str
-
-
-def _instance(row):
-    *numeric, sex, island, species = row
-    instance = {
-        key: [] if value is None else [value]
-        for key, value in zip(features.NUMERIC_FEATURE_KEYS, numeric, strict=True)
-    }
-    instance["sex"] = [] if sex is None else [sex.encode()]
-    instance["island"] = [island.encode()]
-    instance["species"] = [species.encode()]
-    return instance
-
-
-def _write_transform_output(transform_dir, temp_dir):
-    metadata = dataset_metadata.DatasetMetadata(
-        schema_utils.schema_from_feature_spec(RAW_FEATURE_SPEC)
-    )
-    fn = functools.partial(
-        preprocessing_fn, custom_config={config_keys.LABEL_CLASSES: LABEL_CLASSES}
-    )
-    with (
-        beam.Pipeline(runner="DirectRunner") as pipeline,
-        tft_beam.Context(temp_dir=str(temp_dir)),
-    ):
-        raw = pipeline | beam.Create([_instance(r) for r in ROWS])
-        transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(str(transform_dir))
-    # As the Transform component does: raw metadata beside the transform graph.
-    metadata_io.write_metadata(
-        metadata, str(transform_dir / tft.TFTransformOutput.RAW_METADATA_DIR)
-    )
-
-
-@pytest.fixture(scope="module")
-def micro(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("micro")
-    _write_transform_output(tmp / "transform", tmp / "temp")
-    tft_output = tft.TFTransformOutput(str(tmp / "transform"))
-    serialized = [_example(row) for row in ROWS]
-    parsed = tf.io.parse_example(serialized, tft_output.raw_feature_spec())
-    transformed = {k: v.numpy() for k, v in tft_output.transform_features_layer()(parsed).items()}
-    tf.keras.utils.set_random_seed(0)
-    sizes = {
-        key: tft_output.vocabulary_size_by_name(features.vocabulary_name(key))
-        + features.OOV_BUCKETS
-        for key in features.CATEGORICAL_FEATURE_KEYS
-    }
-    model = build_model(HyperParameters(hidden_units=(8,)), sizes, len(LABEL_CLASSES))
-    labels = transformed[features.transformed_name(features.LABEL_KEY)]
-    model.fit({name: transformed[name] for name in model.input_names}, labels, epochs=30, verbose=0)
-    model.save(str(tmp / "model"), save_format="tf")
-    result = converter.convert_micro(
-        str(tmp / "model"),
-        str(tmp / "transform"),
-        str(tmp / "out"),
-        lambda: [transformed],
-        label_classes=LABEL_CLASSES,
-    )
-    dense = converter.dense_inputs_from_examples(serialized)
-    return Micro(
-        result, model, tft_output, transformed, dense, str(tmp / "model"), str(tmp / "transform")
-    )
-
-
-def _preprocessing(micro):
-    with open(micro.result.preprocessing_path) as f:
-        return json.load(f)
-
-
-def test_micro_model_is_full_int8_and_builtins_only(micro):
-    interpreter = tf.lite.Interpreter(model_path=micro.result.model_path)
-    (model_input,) = interpreter.get_input_details()
-    (model_output,) = interpreter.get_output_details()
-    assert model_input["dtype"] == np.int8 and model_output["dtype"] == np.int8
-    assert model_input["shape"].tolist() == [1, len(micro.result.input_columns)]
-    assert model_output["shape"].tolist() == [1, len(LABEL_CLASSES)]
-    assert {np.dtype(d["dtype"]) for d in interpreter.get_tensor_details()} <= {
-        np.dtype("int8"),
-        np.dtype("int32"),
-    }
-    with open(micro.result.model_path, "rb") as f:
-        assert b"Flex" not in f.read()
-
-
-def test_micro_input_layout_is_z_scores_then_one_hot_vocabularies(micro):
-    vocabularies = {
-        key: [
-            t.decode() for t in micro.tft_output.vocabulary_by_name(features.vocabulary_name(key))
-        ]
-        for key in features.CATEGORICAL_FEATURE_KEYS
-    }
-    expected = list(features.NUMERIC_FEATURE_KEYS)
-    for key in features.CATEGORICAL_FEATURE_KEYS:
-        expected += [f"{key}={token}" for token in vocabularies[key]] + [f"{key}=<oov-0>"]
-    assert list(micro.result.input_columns) == expected
-    assert _preprocessing(micro)["input"]["columns"] == expected
-
-
-def test_micro_outputs_match_the_keras_model(micro):
-    preprocessing = _preprocessing(micro)
-    keras = micro.keras_model.predict(
-        {name: micro.transformed[name] for name in micro.keras_model.input_names}, verbose=0
-    )
-    interpreter = tf.lite.Interpreter(model_path=micro.result.model_path)
-    interpreter.allocate_tensors()
-    (model_input,) = interpreter.get_input_details()
-    (model_output,) = interpreter.get_output_details()
-    vectors = converter.micro_input_vector(
-        micro.transformed, converter.micro_input_layout(micro.keras_model)
-    )
-    outputs = []
-    for row in converter.quantize_micro_input(vectors, preprocessing):
-        interpreter.set_tensor(model_input["index"], row[None, :])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(model_output["index"])[0])
-    probabilities = converter.dequantize_micro_output(np.array(outputs), preprocessing)
-    np.testing.assert_allclose(probabilities, keras, atol=0.1)
-
-
-def test_preprocessing_json_numeric_statistics_are_the_training_ones(micro):
-    numeric = _preprocessing(micro)["numeric"]
-    for i, key in enumerate(features.NUMERIC_FEATURE_KEYS):
-        column = np.array([np.nan if r[i] is None else r[i] for r in ROWS], np.float64)
-        filled = np.where(np.isnan(column), np.nanmean(column), column)
-        assert numeric[key]["mean"] == pytest.approx(filled.mean(), rel=1e-6)
-        assert numeric[key]["std"] == pytest.approx(filled.std(), rel=1e-5)
-        assert numeric[key]["missing_z"] == pytest.approx(0.0, abs=1e-6)
-
-
-def test_preprocessing_json_missing_categories(micro):
-    categorical = _preprocessing(micro)["categorical"]
-    sex = categorical["sex"]
-    # sex may be absent: it becomes the missing token, a vocabulary entry of its own.
-    assert sex["missing_token"] == features.MISSING_CATEGORY
-    assert sex["missing_id"] == sex["vocabulary"].index(features.MISSING_CATEGORY)
-    # island is required by the schema: an empty value is simply out of vocabulary.
-    island = categorical["island"]
-    assert island["missing_id"] == len(island["vocabulary"])
-    assert island["oov_buckets"] == features.OOV_BUCKETS
-
-
-def test_preprocessing_json_reproduces_the_transform_graph(micro):
-    from_json = converter.micro_vector_from_dense(micro.dense, _preprocessing(micro))
-    from_graph = converter.micro_input_vector(
-        micro.transformed, converter.micro_input_layout(micro.keras_model)
-    )
-    np.testing.assert_allclose(from_json, from_graph, atol=1e-5)
-
-
-MAIN_CC = """
-#include <cstdio>
-#include "model_data.h"
-
-int main() {
-  std::printf("%u %c%c%c%c\\n", g_model_data_len, g_model_data[4], g_model_data[5],
-              g_model_data[6], g_model_data[7]);
-  return 0;
-}
-"""
-
-
-def test_c_array_compiles_and_holds_the_model(micro, tmp_path):
-    compiler = shutil.which("g++")
-    if compiler is None:
-        pytest.skip("no g++ on this machine")
-    (tmp_path / "main.cc").write_text(MAIN_CC)
-    source_dir = os.path.dirname(micro.result.header_path)
-    for name, source in (("main.o", tmp_path / "main.cc"), ("data.o", micro.result.source_path)):
-        subprocess.run(
-            [
-                compiler,
-                "-std=c++17",
-                "-Wall",
-                "-Werror",
-                "-I",
-                source_dir,
-                "-c",
-                str(source),
-                "-o",
-                str(tmp_path / name),
-            ],
-            check=True,
-        )
-    binary = tmp_path / "print_length"
-    subprocess.run(
-        [compiler, str(tmp_path / "main.o"), str(tmp_path / "data.o"), "-o", str(binary)],
-        check=True,
-    )
-    output = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
-    assert output.split() == [str(micro.result.size_bytes), "TFL3"]
-
-
-def test_c_array_layout(tmp_path):
-    converter.write_c_array(bytes(range(14)), str(tmp_path / "d.cc"), str(tmp_path / "d.h"), "g_x")
-    header = (tmp_path / "d.h").read_text()
-    source = (tmp_path / "d.cc").read_text()
-    assert "#ifndef D_H_" in header and "#define D_H_" in header
-    assert "extern const unsigned char g_x[];" in header
-    assert "extern const unsigned int g_x_len;" in header
-    assert '#include "d.h"' in source
-    assert "alignas(16) const unsigned char g_x[] = {" in source
-    assert "0x00, 0x01" in source and "0x0d," in source
-    assert "const unsigned int g_x_len = 14;" in source
-    with pytest.raises(ValueError, match="empty"):
-        converter.write_c_array(b"", str(tmp_path / "e.cc"), str(tmp_path / "e.h"))
 
 
 # --- Artifacts on a remote filesystem (ram://) ----------------------------------------------
@@ -614,67 +548,6 @@ def test_vocabulary_tables_of_a_remote_saved_model_work(vocabulary_model, ram):
     assert probabilities.argmax(1).tolist() == [1, 2, 3, 0]
 
 
-def test_c_array_is_written_to_a_remote_filesystem(tmp_path, ram):
-    converter.write_c_array(b"TFL3", f"{ram}/c/d.cc", f"{ram}/c/d.h", "g_x")
-    converter.write_c_array(b"TFL3", str(tmp_path / "d.cc"), str(tmp_path / "d.h"), "g_x")
-    assert _read(f"{ram}/c/d.cc") == (tmp_path / "d.cc").read_bytes()
-    assert _read(f"{ram}/c/d.h") == (tmp_path / "d.h").read_bytes()
-
-
-def _artifact(kind, uri):
-    instance = kind()
-    instance.uri = uri
-    return instance
-
-
-def _write_examples(examples_uri, split, rows):
-    tf.io.gfile.makedirs(f"{examples_uri}/Split-{split}")
-    path = f"{examples_uri}/Split-{split}/data_tfrecord-00000-of-00001.gz"
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for row in rows:
-            writer.write(_example(row))
-
-
-@pytest.fixture(scope="module")
-def trainer_model(micro, tmp_path_factory):
-    """The micro fixture's model, exported as the Trainer does: Transform graph inside."""
-    model = tf.keras.models.load_model(micro.model_dir)
-    path = str(tmp_path_factory.mktemp("trainer") / "Format-Serving")
-    export.export_serving_model(model, micro.tft_output, LABEL_CLASSES, path)
-    return path
-
-
-def test_component_reads_and_writes_artifacts_on_a_remote_filesystem(micro, trainer_model, ram):
-    converter.copy_tree(trainer_model, f"{ram}/model/Format-Serving")
-    converter.copy_tree(micro.transform_dir, f"{ram}/transform")
-    _write_examples(f"{ram}/examples", "train", ROWS)
-    _write_examples(f"{ram}/examples", "eval", ROWS)
-    tflite_model = _artifact(standard_artifacts.Model, f"{ram}/tflite")
-
-    TFLiteConverter.test_call(
-        model=_artifact(standard_artifacts.Model, f"{ram}/model"),
-        examples=_artifact(standard_artifacts.Examples, f"{ram}/examples"),
-        transform_graph=_artifact(standard_artifacts.TransformGraph, f"{ram}/transform"),
-        tflite_model=tflite_model,
-        quantization="dynamic",
-        accuracy_tolerance=0.01,
-        micro=True,
-        representative_examples=100,
-    )
-
-    assert _read(f"{ram}/tflite/{TFLITE_FILE}")[4:8] == b"TFL3"
-    assert tflite_model.get_int_custom_property("examples") == len(ROWS)
-    assert tflite_model.get_int_custom_property("tflite_blessed") == 1
-    assert tflite_model.get_int_custom_property("requires_select_tf_ops") == 1
-    assert sorted(tf.io.gfile.listdir(f"{ram}/tflite/micro")) == sorted(
-        [
-            converter.MICRO_MODEL_FILE,
-            converter.MICRO_SOURCE_FILE,
-            converter.MICRO_HEADER_FILE,
-            converter.MICRO_PREPROCESSING_FILE,
-        ]
-    )
-    micro_model = _read(f"{ram}/tflite/micro/{converter.MICRO_MODEL_FILE}")
-    assert tflite_model.get_int_custom_property("micro_size_bytes") == len(micro_model)
-    preprocessing = json.loads(_read(f"{ram}/tflite/micro/{converter.MICRO_PREPROCESSING_FILE}"))
-    assert preprocessing["input"]["columns"] == list(micro.result.input_columns)
+def test_parity_module_names_stay_importable_from_converter():
+    assert converter.check_parity is parity.check_parity
+    assert converter.ParityReport is parity.ParityReport
