@@ -10,8 +10,9 @@ keeps working:
 * ``parity.py``: both forms scored on the same examples, per task (``check_parity``,
   ``check_micro_parity``).
 * ``micro.py``: the Keras model alone, builtins only and fully int8, fed one float
-  vector of z-scores and one-hot columns; the preprocessing a device must do itself is
-  written to ``preprocessing.json`` and the model to a C array (``c_array.py``).
+  vector of z-scores and one-hot columns; ``device.py`` writes the preprocessing a device
+  must do itself to ``preprocessing.json`` and runs that path for reference, and
+  ``c_array.py`` writes the model as a C array.
 
 Every path may be a local one or a URI ``tf.io.gfile`` knows (``gs://`` on Kubeflow):
 inputs are read and outputs written through it, and the TFLite converter, which wants

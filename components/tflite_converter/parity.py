@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import features
-from components.tflite_converter import micro
+from components.tflite_converter import device
 from components.tflite_converter.storage import directory_size, read_bytes
 from components.trainer import export
 
@@ -234,7 +234,7 @@ def check_micro_parity(
 
     Each raw example is preprocessed by ``preprocessing.json`` alone, quantized to int8,
     run through the int8 model in the TFLite interpreter and its output dequantized
-    (``micro.micro_predictor``); the "tflite" figures of the report are the micro model's,
+    (``device.micro_predictor``); the "tflite" figures of the report are the micro model's,
     latencies included (preprocessing and quantization counted in).
 
     Args:
@@ -252,7 +252,7 @@ def check_micro_parity(
     return _compare(
         task,
         saved_model_predictor(saved_model_dir, task, signature_key),
-        micro.micro_predictor(flatbuffer, preprocessing),
+        device.micro_predictor(flatbuffer, preprocessing),
         dense_inputs,
         labels,
         sizes=(directory_size(saved_model_dir), len(flatbuffer)),
