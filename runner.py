@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -218,8 +219,8 @@ def _init(data: Path, label: str, task: str | None, name: str | None, force: boo
             )
         log_path = REPO_DIR / "work" / f"init-{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with _logging_to(log_path, verbose=False):
-            schema_text = scaffold.infer_schema_text(data)
+        with _logging_to(log_path, verbose=False), tempfile.TemporaryDirectory() as scratch:
+            schema_text = scaffold.infer_schema_text(data, Path(scratch))
         written = scaffold.write_files(result, config_path, schema_path, schema_text, force)
     except scaffold.ScaffoldError as err:
         print(f"init: {err}", file=sys.stderr)

@@ -10,7 +10,6 @@ from tfx.proto import example_gen_pb2
 
 import components
 from components import custom_config as config_keys
-from components import features
 from components.csv_example_gen.component import CsvExampleGen
 from components.data_gate.component import DataGate
 from components.serving_pusher.component import ServingPusher

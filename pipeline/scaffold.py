@@ -1,9 +1,10 @@
-"""``runner.py init``: a first pipeline config and schema for a CSV, with the reasons for each guess.
+"""``runner.py init``: a first pipeline config and schema for a CSV, with the reasons.
 
 The CSV is read twice: once with Python's CSV parser, to profile every column (missing
-values, distinct values, numbers or text, words per value), and once by TFDV, whose
-statistics give the inferred schema (``tfdv.infer_schema``). Nothing is written over an
-existing file unless asked to.
+values, distinct values, numbers or text, words per value), and once through the
+pipeline's own CSV reader into tf.Examples, whose TFDV statistics give the inferred
+schema (``tfdv.infer_schema``), so the schema sees the types CsvExampleGen will produce.
+Nothing is written over an existing file unless asked to.
 """
 
 import csv
@@ -17,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from components import features
+from pipeline.config import DEFAULT_MISSING_VALUES
 
-# Values a spreadsheet, R or pandas writes for "missing".
-MISSING_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"})
+# Values a spreadsheet, R or pandas writes for "missing": the config's default list.
+MISSING_TOKENS = frozenset(DEFAULT_MISSING_VALUES)
 # Distinct values tracked per column; more means "many".
 _DISTINCT_CAP = 10_000
 # An integer column with at most this many distinct values is typed categorical.
@@ -29,7 +31,9 @@ CLASSIFICATION_MAX_CLASSES = 20
 # Text: values of at least this many words on average.
 TEXT_MIN_WORDS = 5.0
 # Integer columns named like codes are categories whatever their count of values.
-_CODE_NAME = re.compile(r"(^|_)(id|code|zip|zipcode|area|tract|district|region|type|category)$", re.I)
+_CODE_NAME = re.compile(
+    r"(^|_)(id|code|zip|zipcode|area|tract|district|region|type|category)$", re.I
+)
 
 
 class ScaffoldError(ValueError):
@@ -179,25 +183,27 @@ def guess_type(profile: ColumnProfile, rows: int) -> Guess:
         if distinct <= CATEGORICAL_MAX_DISTINCT:
             return Guess(name, "categorical", f"integers with {many} distinct values")
         if _CODE_NAME.search(name):
-            return Guess(name, "categorical", f"integers with {many} distinct values, named like a code")
+            reason = f"integers with {many} distinct values, named like a code"
+            return Guess(name, "categorical", reason)
         return Guess(name, "numeric", f"integers with {many} distinct values")
     if profile.numbers:
         return Guess(name, "numeric", "decimal numbers")
     if profile.mean_words >= TEXT_MIN_WORDS:
-        return Guess(name, "text", f"free text, {profile.mean_words:.0f} words per value on average")
+        words = f"{profile.mean_words:.0f} words per value on average"
+        return Guess(name, "text", f"free text, {words}")
     if distinct == profile.present and profile.present > 50:
         return Guess(name, None, "a different value in every row (an identifier): left out")
     if distinct > 1000:
         return Guess(
-            name, "categorical", f"text with {many} distinct values: the 1,000 most frequent kept",
+            name,
+            "categorical",
+            f"text with {many} distinct values: the 1,000 most frequent kept",
             (("top_k", 1000),),
         )
     return Guess(name, "categorical", f"text with {many} distinct values")
 
 
-def scaffold(
-    csv_dir: Path, label: str, name: str, task: str | None = None
-) -> Scaffold:
+def scaffold(csv_dir: Path, label: str, name: str, task: str | None = None) -> Scaffold:
     """Profiles the CSV and guesses the task, the classes and every column's type.
 
     Raises:
@@ -207,9 +213,7 @@ def scaffold(
     profiles, rows = profile_csv_dir(csv_dir)
     by_name = {p.name: p for p in profiles}
     if label not in by_name:
-        raise ScaffoldError(
-            f"--label {label}: no such column (columns: {', '.join(by_name)})"
-        )
+        raise ScaffoldError(f"--label {label}: no such column (columns: {', '.join(by_name)})")
     target = by_name[label]
     if target.present == 0:
         raise ScaffoldError(f"--label {label}: the column has no values")
@@ -355,12 +359,28 @@ def _yaml_scalar(value: str) -> str:
     return value if re.fullmatch(r"-?\d+", value) else json.dumps(value)
 
 
-def infer_schema_text(csv_dir: Path) -> str:
-    """The schema TFDV infers from the CSV's statistics, as text-format protobuf."""
+def infer_schema_text(csv_dir: Path, scratch_dir: Path) -> str:
+    """The schema TFDV infers from the CSV's statistics, as text-format protobuf.
+
+    The CSV goes through the pipeline's own reader (``components.csv_example_gen``) with
+    the default missing-value tokens into tf.Examples under ``scratch_dir``, so the
+    inferred types are those CsvExampleGen will give.
+    """
+    import apache_beam as beam
     import tensorflow_data_validation as tfdv
     from google.protobuf import text_format
 
-    stats = tfdv.generate_statistics_from_csv(data_location=str(csv_dir / "*.csv"))
+    from components.csv_example_gen.csv_source import CsvToExamples
+
+    prefix = str(scratch_dir / "examples")
+    with beam.Pipeline() as pipeline:
+        _ = (
+            pipeline
+            | CsvToExamples([str(p) for p in sorted(csv_dir.glob("*.csv"))], DEFAULT_MISSING_VALUES)
+            | beam.Map(lambda example: example.SerializeToString())
+            | beam.io.WriteToTFRecord(prefix)
+        )
+    stats = tfdv.generate_statistics_from_tfrecord(data_location=f"{prefix}*")
     schema = tfdv.infer_schema(stats, infer_feature_shape=False)
     header = "# Inferred by TFDV for `runner.py init`; review it like code.\n"
     return header + text_format.MessageToString(schema)

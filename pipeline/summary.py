@@ -290,6 +290,11 @@ def describe_failure(failure) -> str:
             f"{key.name} {_number(value)} is above the value threshold "
             f"{bounds.upper_bound.value:.4g}"
         )
+    if key.name == EXAMPLE_COUNT:
+        return (
+            f"{key.name} {_fixed(value, 0)} is below the value threshold "
+            f"{bounds.lower_bound.value:.0f} (data.min_examples.eval)"
+        )
     return f"{key.name} {_fixed(value)} is below the value threshold {bounds.lower_bound.value:.3f}"
 
 

@@ -88,7 +88,8 @@ def test_non_utf8_bytes_are_named(tmp_path):
 
 
 def test_unknown_label_lists_the_columns(table):
-    with pytest.raises(scaffold.ScaffoldError, match=r"--label price: no such column \(columns: day,"):
+    message = r"--label price: no such column \(columns: day,"
+    with pytest.raises(scaffold.ScaffoldError, match=message):
         scaffold.scaffold(table, "price", "t")
 
 
