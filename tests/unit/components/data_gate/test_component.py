@@ -90,7 +90,7 @@ def test_unknown_and_missing_labels_are_named(bad_labels):
     assert "label 'species' is missing in 1 of " in message
     # Four identical rows hash to one split.
     assert re.search(
-        r"label 'species' has values not in data\.label_classes \[Adelie, Chinstrap, Gentoo\]: "
+        r"label 'species' has values not in label\.classes \[Adelie, Chinstrap, Gentoo\]: "
         r"'Emperor' \(4 in (train|eval|test)\)$",
         message,
     )
