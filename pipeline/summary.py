@@ -208,15 +208,40 @@ def _format_metrics(m: SplitMetrics) -> str:
 
 
 def _format_tflite(p: dict[str, Any]) -> str:
-    verdict = "blessed" if p.get("tflite_blessed") == 1 else "NOT blessed (accuracy drop too large)"
-    return (
+    """The TFLite line: size, the task's metric for both forms, the largest output gap,
+    latencies and the gate's verdict; a second line for the micro model when built."""
+    regression = "tflite_mae" in p
+    if regression:
+        metric = (
+            f"MAE {_number(p.get('tflite_mae'))} (SavedModel {_number(p.get('saved_model_mae'))}), "
+            f"max |d prediction| {_number(p.get('max_abs_prediction_diff'))}"
+        )
+        refused = "NOT blessed (MAE increase too large)"
+    else:
+        metric = (
+            f"accuracy {_fixed(p.get('tflite_accuracy'))} "
+            f"(SavedModel {_fixed(p.get('saved_model_accuracy'))}), "
+            f"max |dp| {_scientific(p.get('max_abs_probability_diff'))}"
+        )
+        refused = "NOT blessed (accuracy drop too large)"
+    verdict = "blessed" if p.get("tflite_blessed") == 1 else refused
+    line = (
         f"tflite     {p.get('quantization')}: {_fixed(p.get('tflite_size_bytes'), 1, 1024)} KiB, "
-        f"accuracy {_fixed(p.get('tflite_accuracy'))} "
-        f"(SavedModel {_fixed(p.get('saved_model_accuracy'))}), "
-        f"max |dp| {_scientific(p.get('max_abs_probability_diff'))}, "
-        f"p50 {_fixed(p.get('tflite_latency_p50_ms'), 2)} ms "
+        f"{metric}, p50 {_fixed(p.get('tflite_latency_p50_ms'), 2)} ms "
         f"(SavedModel {_fixed(p.get('saved_model_latency_p50_ms'), 2)} ms), {verdict}"
     )
+    if "micro_size_bytes" in p:
+        score = (
+            f"MAE {_number(p.get('micro_mae'))}"
+            if regression
+            else f"accuracy {_fixed(p.get('micro_accuracy'))}"
+        )
+        micro_verdict = "blessed" if p.get("micro_blessed") == 1 else "NOT blessed"
+        line += (
+            f"\n           micro int8: {_fixed(p.get('micro_size_bytes'), 1, 1024)} KiB, "
+            f"{score}, {micro_verdict}"
+        )
+    return line
 
 
 def _fixed(value: Any, digits: int = 3, divisor: float = 1.0) -> str:
