@@ -217,8 +217,9 @@ class TFLiteConfig:
     Attributes:
         enabled: Adds the converter after the Evaluator (blessed models only).
         quantization: none, dynamic (weights int8), float16, or int8 (calibrated on train data).
-        accuracy_tolerance: Largest eval accuracy drop (absolute; 0.01 = one point) that still
-            blesses the TFLite model.
+        accuracy_tolerance: Classification: the largest eval accuracy drop (absolute; 0.01 =
+            one point) that still blesses a TFLite form. Regression: the largest MAE increase,
+            as a fraction of the SavedModel's MAE (0.01 = 1%).
         micro: Also build the microcontroller variant (builtins-only int8 on transformed
             features, C array and preprocessing spec).
         representative_examples: Train examples used to calibrate int8.
