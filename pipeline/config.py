@@ -463,11 +463,8 @@ class PipelineConfig:
                 "evaluator.max_error: required for a regression task "
                 f"(the largest eval {self.evaluator.error_metric} that still blesses a model)"
             )
-        text = self.spec.of_type("text")
-        if self.tflite.micro and text:
-            raise ValueError(
-                f"tflite.micro: the microcontroller model takes no text feature ({text[0].name})"
-            )
+        if self.tflite.micro:
+            _check_micro(self.spec)
         _check_columns(self.spec, self.data.header())
         if self.validation.schema_path:
             _check_schema(self.spec, self.validation.schema_path)
@@ -501,6 +498,24 @@ class PipelineConfig:
         """Short, stable digest of every setting (paths included)."""
         payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _check_micro(spec: FeatureSpec) -> None:
+    """The microcontroller model takes z-scored numbers and one-hot categories only."""
+    for feature in spec.features:
+        options = dict(feature.options)
+        if feature.type == "text":
+            problem = "a text feature"
+        elif options.get("bucketize"):
+            problem = "a bucketized feature"
+        elif options.get("embedding_dim"):
+            problem = "an embedded feature"
+        else:
+            continue
+        raise ValueError(
+            f"tflite.micro: the microcontroller model takes no {problem.split(' ', 1)[1]} "
+            f"({feature.name} is {problem})"
+        )
 
 
 def _check_columns(spec: FeatureSpec, header: tuple[str, ...]) -> None:

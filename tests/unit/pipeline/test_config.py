@@ -259,6 +259,14 @@ BAD_CONFIGS = [
         lambda raw: raw.update(task="regression", label={"name": "year"}),
     ),
     (
+        "micro with buckets",
+        "tflite.micro",
+        lambda raw: (
+            raw["features"].update(body_mass_g={"type": "numeric", "bucketize": 4}),
+            raw["tflite"].update(micro=True),
+        ),
+    ),
+    (
         "micro with text",
         "tflite.micro",
         lambda raw: (raw["features"].update(sex="text"), raw["tflite"].update(micro=True)),
