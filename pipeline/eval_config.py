@@ -75,23 +75,29 @@ def _gated(class_name: str, threshold: tfma.MetricThreshold | None) -> tfma.Metr
     return metric
 
 
+def _threshold(
+    value: tfma.GenericValueThreshold, change: tfma.GenericChangeThreshold | None
+) -> tfma.MetricThreshold:
+    threshold = tfma.MetricThreshold(value_threshold=value)
+    if change is not None:
+        threshold.change_threshold.CopyFrom(change)
+    return threshold
+
+
 def _classification_metrics(
     cfg: PipelineConfig, with_thresholds: bool, with_change_threshold: bool
 ) -> list[tfma.MetricsSpec]:
     threshold = None
     if with_thresholds:
-        threshold = tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(
-                lower_bound={"value": cfg.evaluator.min_accuracy}
+        threshold = _threshold(
+            tfma.GenericValueThreshold(lower_bound={"value": cfg.evaluator.min_accuracy}),
+            tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -cfg.evaluator.max_accuracy_drop},
             )
+            if with_change_threshold
+            else None,
         )
-        if with_change_threshold:
-            threshold.change_threshold.CopyFrom(
-                tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    absolute={"value": -cfg.evaluator.max_accuracy_drop},
-                )
-            )
     per_class = tfma.MetricsSpec(
         binarize=tfma.BinarizationOptions(class_ids={"values": range(cfg.spec.num_classes)}),
         metrics=[
@@ -114,18 +120,15 @@ def _regression_metrics(
     gated_class, _ = ERROR_METRICS[cfg.evaluator.error_metric]
     threshold = None
     if with_thresholds:
-        threshold = tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(
-                upper_bound={"value": cfg.evaluator.max_error}
+        threshold = _threshold(
+            tfma.GenericValueThreshold(upper_bound={"value": cfg.evaluator.max_error}),
+            tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                relative={"value": cfg.evaluator.max_error_increase},
             )
+            if with_change_threshold
+            else None,
         )
-        if with_change_threshold:
-            threshold.change_threshold.CopyFrom(
-                tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                    relative={"value": cfg.evaluator.max_error_increase},
-                )
-            )
     metrics = [_example_count(cfg, with_thresholds)] + [
         _gated(class_name, threshold if class_name == gated_class else None)
         for class_name, _ in ERROR_METRICS.values()
