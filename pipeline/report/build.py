@@ -22,7 +22,7 @@ from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
 from pipeline.report import data_sections as sections
-from pipeline.report import evaluation, formatting, queries
+from pipeline.report import deployment, evaluation, formatting, headline, queries
 from pipeline.report.queries import first
 
 REPORT_FILE = "report.html"
@@ -56,7 +56,8 @@ class RunSection:
 
     Attributes:
         outcome_kind: ``ok``, ``warn`` (not blessed) or ``fail`` (stopped), for the banner.
-        accuracy: (split, accuracy, examples) of the eval and test splits, as summarized.
+        headlines: The task's headline metric (accuracy, or the gated regression error)
+            of the eval and test splits, as summarized.
         blessing_failures: Why the model was not blessed, one threshold per line.
     """
 
@@ -75,7 +76,7 @@ class RunSection:
     blessed: bool | None
     pushed_version: str | None
     log_path: str | None
-    accuracy: tuple[tuple[str, float, int], ...] = ()
+    headlines: tuple[headline.Headline, ...] = ()
     blessing_failures: tuple[str, ...] = ()
 
 
@@ -91,19 +92,6 @@ class ModelSection:
     decision: str
     baseline: queries.ArtifactRef | None
     tensorboard_dir: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class DeploymentSection:
-    """The TFLite parity figures and the push."""
-
-    tflite: dict[str, Any] | None
-    tflite_uri: str | None
-    pushed: bool
-    pushed_version: str | None
-    pushed_destination: str | None
-    pushed_tflite_destination: str | None
-    already_served: bool
 
 
 def build_report(cfg: PipelineConfig, run_id: str | None = None) -> Path:
@@ -148,7 +136,7 @@ def collect(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
         walk = queries.ArtifactWalker(store, cfg.name)
         validator_inputs = sections.node_inputs(store, cfg.name, run_id, ids.VALIDATOR_ID)
         model = _model_section(store, cfg, run_id, walk)
-        deployment = _deployment_section(store, cfg, run_id)
+        deployment_values = deployment.deployment_section(store, cfg, run_id)
         return {
             "run": run,
             "data": sections.data_section(store, cfg, run_id, validator_inputs, walk),
@@ -157,9 +145,10 @@ def collect(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:
                 store, cfg, run_id, run.stopped_at is not None, walk
             ),
             "model": model,
-            "deployment": deployment,
+            "deployment": deployment_values,
             "lineage": _lineage(store, cfg, model),
             "label_classes": cfg.spec.label.classes,
+            "task": cfg.spec.task,
             "generated": datetime.datetime.now().astimezone(),
         }
 
@@ -192,11 +181,7 @@ def _run_section(
         blessed=summary.get("blessed"),
         pushed_version=summary.get("pushed_version"),
         log_path=summary.get("log_path"),
-        accuracy=tuple(
-            (m["split"], m["accuracy"], m["example_count"])
-            for m in (summary.get("eval_metrics"), summary.get("test_metrics"))
-            if m
-        ),
+        headlines=headline.summary_headlines(summary, headline.headline_name(cfg)),
         blessing_failures=tuple(summary.get("blessing_failures") or ()),
     )
 
@@ -277,7 +262,7 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-# --- model, deployment, lineage ----------------------------------------------------------
+# --- model, lineage ----------------------------------------------------------
 
 
 def _model_section(
@@ -295,18 +280,18 @@ def _model_section(
     test_artifact = first(
         queries.run_outputs(store, cfg.name, run_id, ids.TEST_EVALUATOR_ID), "evaluation"
     )
-    labels = cfg.spec.label.classes
+    view = evaluation.task_view(cfg.spec, cfg.evaluator)
     eval_result = evaluation_artifact and evaluation.read_evaluation(
-        evaluation_artifact.uri, ids.EVAL_SPLIT, labels
+        evaluation_artifact.uri, ids.EVAL_SPLIT, view
     )
     blessed_value = blessing and metadata.custom_property(blessing, "blessed")
     blessed = None if blessed_value is None else blessed_value == 1
     return ModelSection(
         model=walk.ref(model),
-        history=model_run and evaluation.read_history(model_run.uri),
+        history=model_run and evaluation.read_history(model_run.uri, view.history_metric),
         eval=eval_result,
         test=test_artifact
-        and evaluation.read_evaluation(test_artifact.uri, ids.TEST_SPLIT, labels, gated=False),
+        and evaluation.read_evaluation(test_artifact.uri, ids.TEST_SPLIT, view, gated=False),
         blessed=blessed,
         decision=blessing_decision(blessed, eval_result),
         baseline=walk.ref(first(evaluator_inputs, "baseline_model")),
@@ -328,35 +313,10 @@ def blessing_decision(blessed: bool | None, result: evaluation.Evaluation | None
     return "Blessed: it met every value threshold and did not fall behind the baseline."
 
 
-def _deployment_section(
-    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str
-) -> DeploymentSection | None:
-    tflite = first(
-        queries.run_outputs(store, cfg.name, run_id, ids.TFLITE_CONVERTER_ID), "tflite_model"
-    )
-    pushed = first(queries.run_outputs(store, cfg.name, run_id, ids.PUSHER_ID), "pushed_model")
-    if tflite is None and pushed is None:
-        return None
-    push = _properties(pushed) if pushed is not None else {}
-    return DeploymentSection(
-        tflite=_properties(tflite) if tflite is not None else None,
-        tflite_uri=tflite.uri if tflite is not None else None,
-        pushed=push.get("pushed") == 1,
-        pushed_version=push.get("pushed_version"),
-        pushed_destination=push.get("pushed_destination"),
-        pushed_tflite_destination=push.get("pushed_tflite_destination"),
-        already_served=push.get("already_served") == 1,
-    )
-
-
-def _properties(artifact: metadata_store_pb2.Artifact) -> dict[str, Any]:
-    return {name: metadata.custom_property(artifact, name) for name in artifact.custom_properties}
-
-
 def _lineage(
     store: mlmd.MetadataStore, cfg: PipelineConfig, model: ModelSection | None
 ) -> queries.Lineage | None:
     if model is None:
         return None
     (artifact,) = store.get_artifacts_by_id([model.model.id])
-    return queries.model_lineage(store, cfg.name, artifact, queries.first_push_of(store, artifact))
+    return queries.model_lineage(store, cfg, artifact, queries.first_push_of(store, artifact))

@@ -53,9 +53,31 @@ def class_metric(value: Any) -> str:
     return UNDEFINED if value is None else metric(value)
 
 
+def error(value: Any) -> str:
+    """A regression error in label units, four significant digits: ``41.23``, ``2901``.
+
+    Whole numbers from 1000 on, never exponents: an MSE reads ``12345``.
+    """
+    if not _is_number(value):
+        return _absent(value)
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def signed_error(value: Any) -> str:
+    """A change of an error with its sign: ``+1.234``, ``-12.5``."""
+    if not _is_number(value):
+        return _absent(value)
+    return f"{value:+.0f}" if abs(value) >= 1000 else f"{value:+.4g}"
+
+
 def signed(value: Any) -> str:
     """A difference with its sign, three decimals: ``+0.013``, ``-0.010``."""
     return f"{value:+.3f}" if _is_number(value) else _absent(value)
+
+
+def relative(fraction: Any) -> str:
+    """A relative change with its sign: ``0.029`` -> ``+2.9%``."""
+    return f"{fraction:+.1%}" if _is_number(fraction) else _absent(fraction)
 
 
 def percent(fraction: Any, digits: int = 1) -> str:
@@ -107,6 +129,9 @@ FILTERS: dict[str, Callable[..., str]] = {
     "class_metric": class_metric,
     "distance": distance,
     "signed": signed,
+    "error": error,
+    "signed_error": signed_error,
+    "relative": relative,
     "percent": percent,
     "size": size,
     "milliseconds": milliseconds,

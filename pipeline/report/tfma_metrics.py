@@ -70,7 +70,7 @@ def metric_key(key: Any) -> MetricKey:
 
 
 def slice_label(slice_key: Any) -> str:
-    """``Overall``, or ``island = Biscoe`` (crossed keys joined by ``, ``)."""
+    """``Overall``, or ``<feature> = <value>`` (crossed keys joined by ``, ``)."""
     parts = []
     for single in slice_key.single_slice_keys:
         kind = single.WhichOneof("kind")

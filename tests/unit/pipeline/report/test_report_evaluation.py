@@ -48,11 +48,20 @@ def test_read_history(tmp_path):
     )
     result = evaluation.read_history(str(tmp_path))
     assert result.epochs_run == 3
-    assert (result.best_epoch, result.best_val_accuracy) == (2, 0.95)
+    assert (result.best_epoch, result.best_value) == (2, 0.95)
     assert result.final == {"loss": 0.4, "val_loss": 0.5, "accuracy": 0.9, "val_accuracy": 0.9}
     assert [s.name for s in result.loss_chart.series] == ["loss", "val_loss"]
-    assert [s.name for s in result.accuracy_chart.series] == ["accuracy", "val_accuracy"]
-    assert all(len(s.points.split()) == 3 for s in result.accuracy_chart.series)
+    assert [s.name for s in result.metric_chart.series] == ["accuracy", "val_accuracy"]
+    assert all(len(s.points.split()) == 3 for s in result.metric_chart.series)
+
+
+def test_read_history_of_a_regression_model_draws_mae_and_picks_the_lowest(tmp_path):
+    history = {"loss": [900.0, 400.0, 300.0], "mae": [30, 20, 15], "val_mae": [31, 18, 19]}
+    (tmp_path / "history.json").write_text(json.dumps({"history": history}))
+    result = evaluation.read_history(str(tmp_path), "mae")
+    assert (result.metric, result.best_epoch, result.best_value) == ("mae", 2, 18)
+    assert result.metric_chart.title == "MAE"
+    assert [s.name for s in result.metric_chart.series] == ["mae", "val_mae"]
 
 
 def test_read_history_without_the_file_is_none(tmp_path):
@@ -84,6 +93,16 @@ def test_threshold_rules_in_words():
     )
     assert evaluation.threshold_rule(value, is_diff=False) == ">= 0.800"
     assert evaluation.threshold_rule(change, is_diff=True) == "change vs baseline >= -0.010"
+    upper = tfma.GenericValueThreshold(upper_bound={"value": 55.0})
+    relative = tfma.GenericChangeThreshold(
+        direction=tfma.MetricDirection.LOWER_IS_BETTER, relative={"value": 0.05}
+    )
+    count = tfma.GenericValueThreshold(lower_bound={"value": 20})
+    assert evaluation.threshold_rule(upper, is_diff=False) == "<= 55"
+    assert evaluation.threshold_rule(count, is_diff=False) == ">= 20"
+    assert (
+        evaluation.threshold_rule(relative, is_diff=True) == "change vs baseline <= +5.0% relative"
+    )
 
 
 def test_slice_rows_put_overall_first_and_pair_the_baseline():
@@ -98,10 +117,11 @@ def test_slice_rows_put_overall_first_and_pair_the_baseline():
             (C, "example_count", None, False): 79,
         },
     }
-    rows = evaluation.slice_rows(values)
+    accuracy = evaluation.Metric(ACCURACY, "accuracy", "accuracy", evaluation.SCORE)
+    rows = evaluation.slice_rows(values, [accuracy])
     assert rows == [
-        evaluation.SliceRow("Overall", 79, 0.987, 1.0),
-        evaluation.SliceRow("island = Dream", 29, 0.966, None),
+        evaluation.SliceRow("Overall", 79, {"accuracy": 0.987}, {"accuracy": 1.0}),
+        evaluation.SliceRow("island = Dream", 29, {"accuracy": 0.966}, {}),
     ]
 
 
@@ -109,5 +129,5 @@ def test_class_rows_by_class_id():
     overall = {(C, "precision", 1, False): 0.938, (B, "recall", 0, False): 1.0}
     rows = evaluation.class_rows(overall, LABELS)
     assert [r.name for r in rows] == list(LABELS)
-    assert rows[1].candidate == {"precision": 0.938, "recall": None, "auc": None}
+    assert rows[1].candidate == {"precision": 0.938, "recall": None, "f1_score": None, "auc": None}
     assert rows[0].baseline["recall"] == 1.0

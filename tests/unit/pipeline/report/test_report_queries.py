@@ -20,7 +20,7 @@ from tfx.utils import io_utils
 
 from components import features, process_owner
 from pipeline import run_lock
-from pipeline.config import DataConfig, PipelineConfig
+from pipeline.config import DataConfig, EvaluatorConfig, PipelineConfig
 from pipeline.report import data_sections, queries
 
 PIPELINE = "penguins"
@@ -314,11 +314,112 @@ def test_format_runs_aligns_one_line_per_run(world):
     cfg, _ = world
     lines = queries.format_runs(queries.list_runs(cfg)).splitlines()
 
-    assert lines[0].split() == ["run", "started", "status", "blessed", "pushed", "outcome"]
+    assert lines[0].split() == [
+        "run",
+        "started",
+        "status",
+        "blessed",
+        "pushed",
+        "eval",
+        "outcome",
+    ]
     assert lines[1].split()[0] == RUN_3 and lines[1].endswith("failed at DataGate")
     assert lines[2].split()[3:5] == ["cached", "yes"]
     assert lines[3].endswith("blessed and pushed")
     assert lines[0].index("status") == lines[1].index("failed") == lines[2].index("cached")
+
+
+REGRESSION_SPEC = features.FeatureSpec(
+    task=features.REGRESSION,
+    label=features.Label("progression", ()),
+    features=(features.make_feature("bmi", "numeric"),),
+)
+
+
+def _summary(cfg: PipelineConfig, run_id: str, **metrics) -> None:
+    """A summary.json as the runner writes it (``SplitMetrics`` as dicts)."""
+    (cfg.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
+    (cfg.runs_dir / run_id / "summary.json").write_text(
+        json.dumps({"outcome": "blessed and pushed", **metrics})
+    )
+
+
+def _split(split: str, count: int, **values) -> dict:
+    return {"split": split, "example_count": count, "accuracy": None, "per_class": {}, **values}
+
+
+@pytest.fixture
+def regression_world(world, tmp_path):
+    """The same store, read as a regression pipeline gated on RMSE."""
+    cfg, a = world
+    csv_dir = tmp_path / "regression"
+    csv_dir.mkdir()
+    (csv_dir / "data.csv").write_text("progression,bmi\n151,32.1\n")
+    cfg = dataclasses.replace(
+        cfg,
+        data=DataConfig(csv_dir=csv_dir),
+        spec=REGRESSION_SPEC,
+        evaluator=EvaluatorConfig(error_metric="rmse", max_error=60.0),
+    )
+    errors = {"mae": 40.28, "mse": 2568.4, "rmse": 50.68}
+    _summary(
+        cfg,
+        RUN_1,
+        eval_metrics=_split(
+            "eval", 88, errors=errors, baseline_errors={"mae": 41.0, "mse": 2601.0, "rmse": 51.0}
+        ),
+        test_metrics=_split("test", 58, errors={"mae": 47.85, "mse": 3409.0, "rmse": 58.39}),
+    )
+    return cfg, a
+
+
+def test_runs_and_lineage_show_accuracy_for_classification(world):
+    cfg, _ = world
+    _summary(
+        cfg,
+        RUN_1,
+        eval_metrics=_split("eval", 79, accuracy=0.9873, baseline_accuracy=None),
+        test_metrics=_split("test", 25, accuracy=1.0),
+    )
+    first = row(cfg, RUN_1)
+    assert (first.headline.name, first.headline.value) == ("accuracy", 0.9873)
+    assert row(cfg, RUN_2).headline is None  # no summary.json
+
+    lines = queries.format_runs(queries.list_runs(cfg)).splitlines()
+    header = lines[0]
+    assert lines[3][header.index("eval") :].startswith("accuracy 0.987  blessed and pushed")
+    assert lines[2][header.index("eval") :].startswith("-")
+
+    text = queries.format_lineage(queries.lineage(cfg, version=1)).splitlines()
+    assert "eval         accuracy 0.987 on 79 examples" in text
+    assert "test         accuracy 1.000 on 25 examples" in text
+
+
+def test_runs_and_lineage_show_the_gated_error_for_regression(regression_world):
+    cfg, _ = regression_world
+    first = row(cfg, RUN_1)
+    assert (first.headline.name, first.headline.value) == ("rmse", 50.68)
+
+    line = queries.format_runs(queries.list_runs(cfg)).splitlines()[3]
+    assert "rmse 50.68  blessed and pushed" in line and "accuracy" not in line
+
+    found = queries.lineage(cfg, version=1)
+    assert [(h.split, h.name, h.value) for h in found.evaluations] == [
+        ("eval", "rmse", 50.68),
+        ("test", "rmse", 58.39),
+    ]
+    text = queries.format_lineage(found).splitlines()
+    assert "eval         rmse 50.68 on 88 examples (baseline 51)" in text
+    assert "test         rmse 58.39 on 58 examples" in text
+    assert not any("accuracy" in line for line in text)
+
+
+def test_lineage_without_a_summary_shows_no_metric(world):
+    cfg, _ = world
+    (cfg.runs_dir / RUN_1 / "summary.json").unlink()
+    found = queries.lineage(cfg, version=1)
+    assert found.evaluations == ()
+    assert not any(line.startswith("eval") for line in queries.format_lineage(found).splitlines())
 
 
 def test_format_runs_without_runs():

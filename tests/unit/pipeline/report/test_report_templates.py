@@ -7,12 +7,31 @@ import subprocess
 
 import pytest
 
+from components import features
 from components.data_gate.anomalies import Anomaly
-from pipeline.report import build, charts, data, data_sections, evaluation, queries
+from pipeline.config import EvaluatorConfig
+from pipeline.report import (
+    build,
+    charts,
+    data,
+    data_sections,
+    deployment,
+    evaluation,
+    headline,
+    queries,
+)
 
 SECTIONS = ("run", "data", "schema", "anomalies", "model", "deployment", "lineage")
 STARTED = datetime.datetime(2026, 11, 22, 3, 8, 5, tzinfo=datetime.timezone.utc)
 LABELS = ("Adelie", "Chinstrap", "Gentoo")
+VIEW = evaluation.task_view(
+    features.FeatureSpec(
+        task=features.CLASSIFICATION,
+        label=features.Label("species", LABELS),
+        features=(features.make_feature("island", "categorical"),),
+    ),
+    EvaluatorConfig(),
+)
 
 
 def _ref(artifact_id: int, kind: str, producer: str = "Node") -> queries.ArtifactRef:
@@ -43,7 +62,7 @@ def _run(**overrides) -> build.RunSection:
         blessed=True,
         pushed_version="7",
         log_path="/work/runs/r1/pipeline.log",
-        accuracy=(("eval", 0.9873, 79),),
+        headlines=(headline.Headline("eval", "accuracy", 0.9873, 79, 0.9747),),
     )
     return build.RunSection(**{**values, **overrides})
 
@@ -127,21 +146,30 @@ def _model() -> build.ModelSection:
     result = evaluation.Evaluation(
         split="eval",
         uri="/work/Evaluator/evaluation/9",
+        view=VIEW,
         slices=(
-            evaluation.SliceRow("Overall", 79.0, 0.9873, 0.9747),
-            evaluation.SliceRow("island = Biscoe", 38.0, 1.0, 1.0),
+            evaluation.SliceRow("Overall", 79.0, {"accuracy": 0.9873}, {"accuracy": 0.9747}),
+            evaluation.SliceRow("island = Biscoe", 38.0, {"accuracy": 1.0}, {"accuracy": 1.0}),
         ),
         classes=tuple(
-            evaluation.ClassRow(n, {"precision": 0.99, "recall": 0.98, "auc": 1.0}, {})
+            evaluation.ClassRow(
+                n, {"precision": 0.99, "recall": 0.98, "f1_score": 0.985, "auc": 1.0}, {}
+            )
             if n != "Chinstrap"
             # No Chinstrap in the split: every per-class metric is undefined.
-            else evaluation.ClassRow(n, {"precision": None, "recall": None, "auc": None}, {})
+            else evaluation.ClassRow(n, dict.fromkeys(evaluation.PER_CLASS_METRICS), {})
             for n in LABELS
         ),
         has_baseline=True,
         thresholds=(
             evaluation.ThresholdRow(
-                "sparse_categorical_accuracy", "Overall", "value", ">= 0.800", 0.9873, "pass"
+                "sparse_categorical_accuracy",
+                "Overall",
+                "value",
+                ">= 0.800",
+                0.9873,
+                "pass",
+                "0.987",
             ),
             evaluation.ThresholdRow(
                 "sparse_categorical_accuracy",
@@ -150,6 +178,7 @@ def _model() -> build.ModelSection:
                 "change vs baseline >= -0.010",
                 0.0126,
                 "pass",
+                "+0.013",
             ),
         ),
         validation_ok=True,
@@ -161,10 +190,11 @@ def _model() -> build.ModelSection:
             epochs_run=3,
             hyperparameters={"epochs": 60, "learning_rate": 0.01},
             final={"loss": 0.2, "val_accuracy": 0.96},
+            metric="accuracy",
             best_epoch=2,
-            best_val_accuracy=0.96,
+            best_value=0.96,
             loss_chart=charts.line_chart("Loss", history),
-            accuracy_chart=charts.line_chart("Accuracy", accuracy, y_range=(0.0, 1.0)),
+            metric_chart=charts.line_chart("Accuracy", accuracy, y_range=(0.0, 1.0)),
         ),
         eval=result,
         test=None,
@@ -175,29 +205,32 @@ def _model() -> build.ModelSection:
     )
 
 
-def _deployment() -> build.DeploymentSection:
-    return build.DeploymentSection(
-        tflite={
-            "examples": 79,
-            "quantization": "dynamic",
-            "saved_model_accuracy": 0.9873,
-            "tflite_accuracy": 0.9747,
-            "saved_model_size_bytes": 376123,
-            "tflite_size_bytes": 27052,
-            "saved_model_latency_p50_ms": 0.45,
-            "tflite_latency_p50_ms": 0.05,
-            "saved_model_latency_p99_ms": 0.7,
-            "tflite_latency_p99_ms": 0.09,
-            "max_abs_probability_diff": 0.0123,
-            "tflite_blessed": 1,
-            "requires_select_tf_ops": 1,
-        },
+def _deployment() -> deployment.DeploymentSection:
+    tflite = {
+        "examples": 79,
+        "quantization": "dynamic",
+        "saved_model_accuracy": 0.9873,
+        "tflite_accuracy": 0.9747,
+        "accuracy_drop": 0.0126,
+        "saved_model_size_bytes": 376123,
+        "tflite_size_bytes": 27052,
+        "saved_model_latency_p50_ms": 0.45,
+        "tflite_latency_p50_ms": 0.05,
+        "saved_model_latency_p99_ms": 0.7,
+        "tflite_latency_p99_ms": 0.09,
+        "max_abs_probability_diff": 0.0123,
+        "tflite_blessed": 1,
+        "requires_select_tf_ops": 1,
+    }
+    return deployment.DeploymentSection(
+        tflite=tflite,
         tflite_uri="/work/TFLiteConverter/tflite_model/10",
         pushed=True,
         pushed_version="7",
         pushed_destination="/work/serving/penguins/7",
         pushed_tflite_destination=None,
         already_served=False,
+        **deployment.parity_table(tflite, regression=False, tolerance=0.01),
     )
 
 
@@ -255,7 +288,7 @@ def _stopped() -> dict:
         stopped_at="DataGate",
         blessed=None,
         pushed_version=None,
-        accuracy=(),
+        headlines=(),
     )
     return {
         **_complete(),
@@ -304,6 +337,12 @@ def test_complete_run_renders_every_section_with_its_numbers():
     assert _metric(html, "eval/Chinstrap/auc") == "n/a"
     assert _metric(html, "eval/Chinstrap/precision") == "n/a"
     assert _metric(html, "eval/Gentoo/auc") == "1.000"
+    assert _metric(html, "eval/Gentoo/f1_score") == "0.985"
+    assert _metric(html, "run/eval/accuracy") == "0.987"
+    assert "on 79 examples (baseline 0.975)" in _section(html, "run")
+    deployed = _section(html, "deployment")
+    assert "|Δ probability|" in deployed and "measured -0.013 accuracy" in deployed
+    assert 'class="confusion"' in model
     lineage = _section(html, "lineage")
     for artifact_id in ("#20", "#14", "#9", "#6", "#1", "#2", "#13"):
         assert artifact_id in lineage

@@ -124,6 +124,7 @@ def test_summary_json_is_strict_json_with_null_for_undefined_metrics(evaluation_
     assert written["eval_metrics"]["per_class"]["Chinstrap"] == {
         "precision": None,
         "recall": None,
+        "f1_score": None,
         "auc": None,
     }
     assert written["eval_metrics"]["per_class"]["Gentoo"]["auc"] == pytest.approx(5 / 6)
@@ -134,13 +135,17 @@ def test_summary_on_screen_says_n_a_for_undefined_metrics(evaluation_uri):
     metrics = summary.read_split_metrics(evaluation_uri, "eval", LABELS)
     lines = summary._format_metrics(metrics).splitlines()
     assert lines[0] == "eval       accuracy 0.600 on 5 examples"
-    assert lines[2] == "           Chinstrap   precision n/a  recall n/a  auc n/a"
-    assert lines[3] == "           Gentoo      precision 0.500  recall 0.500  auc 0.833"
+    assert lines[2] == "           Chinstrap   precision n/a  recall n/a  f1_score n/a  auc n/a"
+    assert lines[3] == (
+        "           Gentoo      precision 0.500  recall 0.500  f1_score 0.500  auc 0.833"
+    )
 
 
 def test_report_class_rows_say_n_a_for_undefined_metrics(evaluation_uri):
-    result = evaluation.read_evaluation(evaluation_uri, "eval", LABELS, gated=False)
+    cfg = load_config(REPO / "configs" / "penguins.yaml")
+    view = evaluation.task_view(cfg.spec, cfg.evaluator)
+    result = evaluation.read_evaluation(evaluation_uri, "eval", view, gated=False)
     chinstrap = next(row for row in result.classes if row.name == "Chinstrap")
-    assert chinstrap.candidate == {"precision": None, "recall": None, "auc": None}
-    assert [formatting.class_metric(v) for v in chinstrap.candidate.values()] == ["n/a"] * 3
+    assert chinstrap.candidate == dict.fromkeys(("precision", "recall", "f1_score", "auc"))
+    assert [formatting.class_metric(v) for v in chinstrap.candidate.values()] == ["n/a"] * 4
     assert result.confusion.total == 5.0
