@@ -392,7 +392,7 @@ def _run_local(cfg, verbose: bool, wait: bool) -> int:
         run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
         run_dir = cfg.runs_dir / run_id
         run_dir.mkdir(parents=True)
-        run_lock.write_run_owner(run_dir, lock.claim(run_id))
+        run_lock.write_run_owner(run_dir, lock.claim(run_id, cfg.name))
         return _run_locked(cfg, run_id, run_dir, verbose)
 
 

@@ -35,13 +35,16 @@ class RunOwner:
     Attributes:
         run_id: The run's id.
         process: The process, with what tells it apart from a later one with its pid.
+        pipeline: The pipeline's name ("" in records written before it was kept): runs of
+            several pipelines may share one work dir.
     """
 
     run_id: str
     process: process_owner.ProcessOwner
+    pipeline: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, **self.process.to_dict()}
+        return {"run_id": self.run_id, "pipeline": self.pipeline, **self.process.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunOwner:
@@ -52,7 +55,10 @@ class RunOwner:
         """
         if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
             raise ValueError(f"not a run owner record: {data!r}")
-        return cls(data["run_id"], process_owner.ProcessOwner.from_dict(data))
+        process = process_owner.ProcessOwner.from_dict(
+            {k: v for k, v in data.items() if k != "pipeline"}
+        )
+        return cls(data["run_id"], process, str(data.get("pipeline") or ""))
 
     @property
     def started(self) -> datetime.datetime | None:
@@ -127,8 +133,9 @@ class WorkDirLock:
             raise
         self._fd = fd
 
-    def claim(self, run_id: str) -> RunOwner:
-        """Records this process as the holder, running ``run_id``; returns that record.
+    def claim(self, run_id: str, pipeline: str = "") -> RunOwner:
+        """Records this process as the holder, running ``run_id`` of ``pipeline``; returns
+        that record.
 
         Raises:
             RuntimeError: The lock is not held.
@@ -136,7 +143,7 @@ class WorkDirLock:
         """
         if self._fd is None:
             raise RuntimeError(f"{self.path} is not held")
-        owner = RunOwner(run_id, process_owner.current())
+        owner = RunOwner(run_id, process_owner.current(), pipeline)
         data = json.dumps(owner.to_dict()).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)

@@ -124,7 +124,7 @@ def lineage(
         LineageError: No such model in ML Metadata.
     """
     with metadata.open_store(cfg.metadata_path) as store:
-        pushed, model = _find_model(store, version, model_uri)
+        pushed, model = _find_model(store, cfg, version, model_uri)
         return model_lineage(store, cfg, model, pushed)
 
 
@@ -186,9 +186,10 @@ def model_lineage(
 
 
 def _find_model(
-    store: mlmd.MetadataStore, version: int | None, model_uri: str | None
+    store: mlmd.MetadataStore, cfg: PipelineConfig, version: int | None, model_uri: str | None
 ) -> tuple[metadata_store_pb2.Artifact | None, metadata_store_pb2.Artifact]:
-    """(pushed model or None, Trainer model) matching the query."""
+    """(pushed model or None, Trainer model) matching the query, among the pushes into this
+    pipeline's served model (pipelines may share a work dir and its ML Metadata)."""
     if model_uri is not None:
         wanted = os.path.normpath(model_uri)
         models = [
@@ -196,7 +197,13 @@ def _find_model(
         ]
         if models:
             return first_push_of(store, models[0]), models[0]
-    pushes = _pushes(store)
+    served = os.path.normpath(str(cfg.serving_model_dir))
+    pushes = [
+        p
+        for p in _pushes(store)
+        if os.path.dirname(os.path.normpath(str(metadata.custom_property(p, "pushed_destination"))))
+        == served
+    ]
     if version is not None:
         pushes = [
             p for p in pushes if metadata.custom_property(p, "pushed_version") == str(version)

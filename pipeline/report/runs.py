@@ -92,7 +92,8 @@ def list_runs(cfg: PipelineConfig) -> list[RunRow]:
 
 
 def run_owners(cfg: PipelineConfig) -> dict[str, run_lock.RunOwner]:
-    """Run id -> the owner recorded in ``runs/<run id>/owner.json``, for every run with one.
+    """Run id -> the owner recorded in ``runs/<run id>/owner.json``, for every run of this
+    pipeline with one (pipelines may share a work dir and so its ``runs/``).
 
     Raises:
         OSError: The runs dir exists but cannot be listed, or a record cannot be read.
@@ -102,9 +103,18 @@ def run_owners(cfg: PipelineConfig) -> dict[str, run_lock.RunOwner]:
     owners = {}
     for run_dir in sorted(cfg.runs_dir.iterdir()):
         owner = run_lock.read_run_owner(run_dir) if run_dir.is_dir() else None
-        if owner is not None:
+        if owner is not None and _of_pipeline(cfg, owner):
             owners[run_dir.name] = owner
     return owners
+
+
+def _of_pipeline(cfg: PipelineConfig, owner: run_lock.RunOwner) -> bool:
+    """Whether the run belongs to ``cfg``'s pipeline: by its owner record, or for a record
+    without a pipeline name, by the run's summary."""
+    if owner.pipeline:
+        return owner.pipeline == cfg.name
+    summary = read_summary(cfg, owner.run_id)
+    return summary is None or summary.get("pipeline") in (None, cfg.name)
 
 
 def owned_status(status: str, alive: bool | None, finished: bool) -> str:

@@ -145,7 +145,7 @@ def _first_run(writer: MetadataWriter, cfg: PipelineConfig, root: Path) -> dict[
             str(root / "pushed"),
             pushed=1,
             pushed_version="1",
-            pushed_destination=str(root / "serving" / "1"),
+            pushed_destination=str(cfg.serving_model_dir / "1"),
         ),
     }
     (root / "model_run").mkdir()
@@ -447,6 +447,22 @@ def test_resolve_run_id(world):
 
 
 # ---------------------------------------------------------------------------- run owners
+
+
+def test_runs_and_lineage_keep_to_their_pipeline_on_a_shared_work_dir(world):
+    cfg, a = world
+    other = dataclasses.replace(cfg, name="taxi")
+    run_dir = cfg.runs_dir / "20260105T000000.000001"
+    run_dir.mkdir(parents=True)
+    run_lock.write_run_owner(
+        run_dir, run_lock.RunOwner(run_dir.name, process_owner.current(), "taxi")
+    )
+    assert run_dir.name not in {r.run_id for r in queries.list_runs(cfg)}
+    assert run_dir.name in {r.run_id for r in queries.list_runs(other)}
+    assert queries.lineage(cfg, version=1).model.id == a["model"].id
+    with pytest.raises(queries.LineageError):
+        queries.lineage(other, version=1)  # taxi never pushed; penguins' version 1 is not its
+
 
 RUN_4 = "20260104T000000.000001"
 
