@@ -167,6 +167,10 @@ def main(argv: list[str]) -> int:
 
     try:
         return _dispatch(cfg, args)
+    except BrokenPipeError:
+        # The reader (``| head``) closed early: what it wanted was printed.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as err:
         print(_filesystem_error(err), file=sys.stderr)
         return EXIT_FILESYSTEM
@@ -207,16 +211,14 @@ def _init(data: Path, label: str, task: str | None, name: str | None, force: boo
     config_path = REPO_DIR / "configs" / f"{name}.yaml"
     schema_path = REPO_DIR / "schemas" / name / "schema.pbtxt"
     try:
-        if not data.is_dir():
-            raise scaffold.ScaffoldError(f"--data {data}: not a directory")
-        result = scaffold.scaffold(data, label, name, task)
-        for line in scaffold.describe(result):
-            print(line)
         existing = [p for p in (config_path, schema_path) if p.exists()]
         if existing and not force:
             raise scaffold.ScaffoldError(
                 f"{existing[0]} exists (a reviewed file is never overwritten; --force replaces it)"
             )
+        result = scaffold.scaffold(data, label, name, task)
+        for line in scaffold.describe(result):
+            print(line)
         log_path = REPO_DIR / "work" / f"init-{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with _logging_to(log_path, verbose=False), tempfile.TemporaryDirectory() as scratch:
@@ -226,7 +228,8 @@ def _init(data: Path, label: str, task: str | None, name: str | None, force: boo
         print(f"init: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     print("wrote " + " and ".join(str(p.relative_to(REPO_DIR)) for p in written))
-    print(f"review them, then: python runner.py --local --config configs/{name}.yaml")
+    print(f"review them, then: .venv/bin/python runner.py --local --config configs/{name}.yaml")
+    print(f"(runs, versions, lineage, report and serve take the same --config configs/{name}.yaml)")
     return EXIT_OK
 
 

@@ -111,6 +111,7 @@ class Scaffold:
     classes: tuple[str, ...]
     guesses: tuple[Guess, ...]
     baseline: float
+    missing_labels: int = 0
 
     @property
     def features(self) -> tuple[Guess, ...]:
@@ -124,9 +125,19 @@ def profile_csv_dir(csv_dir: Path) -> tuple[list[ColumnProfile], int]:
         ScaffoldError: No CSV file, an empty file, a header-only file, files whose headers
             differ, a row with the wrong number of fields, or bytes that are not UTF-8.
     """
+    if not csv_dir.is_dir():
+        raise ScaffoldError(f"--data {csv_dir}: not a directory")
     files = sorted(csv_dir.glob("*.csv"))
     if not files:
         raise ScaffoldError(f"{csv_dir}: no .csv file")
+    others = sorted(
+        p.name for p in csv_dir.iterdir() if p.suffix != ".csv" and not p.name.startswith(".")
+    )
+    if others:
+        raise ScaffoldError(
+            f"{csv_dir}: holds files ExampleGen would read as CSV: {', '.join(others)} "
+            "(give the CSV files a directory of their own)"
+        )
     profiles = [ColumnProfile(name) for name in _header(files[0])]
     rows = sum(_profile_file(path, profiles) for path in files)
     return profiles, rows
@@ -234,6 +245,7 @@ def scaffold(csv_dir: Path, label: str, name: str, task: str | None = None) -> S
         classes=classes,
         guesses=guesses,
         baseline=_baseline(csv_dir, label, task),
+        missing_labels=rows - target.present,
     )
 
 
@@ -409,6 +421,11 @@ def write_files(
 def describe(result: Scaffold) -> Sequence[str]:
     """The lines ``init`` prints: the task and each column's guess with its reason."""
     lines = [f"{result.rows:,} rows; task {result.task} ({result.task_reason})"]
+    if result.missing_labels:
+        lines.append(
+            f"  WARNING: {result.missing_labels:,} rows have no {result.label}: remove them, "
+            "the DataGate stops a run on a missing label"
+        )
     if result.classes:
         lines.append(f"  classes: {', '.join(result.classes)}")
     width = max(len(g.column) for g in result.guesses)

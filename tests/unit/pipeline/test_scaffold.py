@@ -118,3 +118,16 @@ def test_reviewed_files_are_not_overwritten_without_force(table, tmp_path):
     assert config.read_text() == "reviewed\n" and not schema.exists()
     scaffold.write_files(result, config, schema, "schema", force=True)
     assert config.read_text() != "reviewed\n"
+
+
+def test_a_directory_holding_other_files_is_refused_as_the_config_would(table):
+    (table / "README.txt").write_text("notes")
+    with pytest.raises(scaffold.ScaffoldError, match="README.txt"):
+        scaffold.scaffold(table, "label", "t")
+
+
+def test_rows_without_a_label_are_counted_and_warned_about(tmp_path):
+    data = write_csv(tmp_path / "gaps", HEADER + ROWS + "\n1,60601,2.5,a,x,y,NA,3\n")
+    result = scaffold.scaffold(data, "label", "t")
+    assert result.missing_labels == 1
+    assert any("1 rows have no label" in line for line in scaffold.describe(result))
