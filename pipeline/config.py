@@ -536,12 +536,14 @@ def _check_schema(spec: FeatureSpec, schema_path: Path) -> None:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
-    types = {f.name: f.type for f in schema.feature}
+    types = {f.name: f.type for f in schema.feature if f.lifecycle_stage != schema_pb2.DEPRECATED}
     for key, name in [("label.name", spec.label.name)] + [
         (f"features.{f.name}", f.name) for f in spec.features
     ]:
         if name not in types:
-            raise ValueError(f"{key}: {name!r} is not in the schema {schema_path}")
+            raise ValueError(
+                f"{key}: {name!r} is not in the schema (or deprecated there): {schema_path}"
+            )
     for feature in spec.of_type("numeric"):
         if types[feature.name] == schema_pb2.BYTES:
             raise ValueError(

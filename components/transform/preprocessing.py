@@ -25,8 +25,18 @@ def preprocessing_fn(
 
     Returns:
         Transformed features keyed by ``features.transformed_name``.
+
+    Raises:
+        ValueError: A feature or the label is not among ``inputs`` (not in the schema).
     """
     spec = features.FeatureSpec.from_dict(custom_config[config_keys.FEATURE_SPEC])
+    absent = [name for name in (*spec.feature_names, spec.label.name) if name not in inputs]
+    if absent:
+        raise ValueError(
+            f"features.{absent[0]}: not in the schema Transform reads (SchemaGen deprecates a "
+            "column with a single value, and one with no value is left out); remove it from "
+            "the config's features or fix the schema"
+        )
     outputs = {
         features.transformed_name(feature.name): features.type_module(feature.type).transform(
             inputs[feature.name], feature

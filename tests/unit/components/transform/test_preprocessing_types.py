@@ -151,3 +151,10 @@ def test_integer_labels_match_classes_by_decimal_text_and_others_are_minus_one(c
 
 def test_regression_label_is_the_float_value(regressed):
     assert sorted(r["fare_xf"] for r in regressed) == sorted(r[5] for r in ROWS)
+
+
+def test_a_feature_missing_from_the_schema_is_named():
+    spec = _spec(features.REGRESSION, features.Label("fare"))
+    inputs = {name: None for name in RAW_FEATURE_SPEC if name != "zip"}
+    with pytest.raises(ValueError, match=r"^features\.zip: not in the schema Transform reads"):
+        preprocessing_fn(inputs, {config_keys.FEATURE_SPEC: spec.to_dict()})
