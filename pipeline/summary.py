@@ -356,9 +356,14 @@ def _first(outputs: dict, key: str):
 
 
 def describe_error(error: BaseException) -> str:
-    """One line for a component's exception: its type always, so ``KeyError: 'fare'`` is
-    never a bare ``'fare'``; the run log holds the traceback."""
+    """One line for a component's exception; the run log holds the traceback.
+
+    The project's own errors are written as one line for the user and stand as they are;
+    any other keeps its type, so ``KeyError: 'fare'`` is never a bare ``'fare'``.
+    """
     message = _one_line(error)
+    if type(error).__module__.startswith(("components.", "pipeline.")) and message:
+        return message
     name = type(error).__name__
     return f"{name}: {message}" if message else name
 

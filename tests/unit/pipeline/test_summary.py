@@ -61,3 +61,14 @@ def test_threshold_failure_with_an_undefined_value():
     assert summary.describe_failure(failure) == (
         "sparse_categorical_accuracy 0.291 is below the value threshold 0.800"
     )
+
+
+def test_errors_keep_their_type_unless_they_are_the_projects_one_line_messages():
+    from components.data_gate.data_rules import DataRulesError
+
+    assert summary.describe_error(KeyError("fare")) == "KeyError: 'fare'"
+    assert summary.describe_error(RuntimeError()) == "RuntimeError"
+    assert (
+        summary.describe_error(DataRulesError("split test has 0 examples"))
+        == "split test has 0 examples"
+    )
