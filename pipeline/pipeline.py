@@ -86,9 +86,9 @@ def create_pipeline(
     data_gate = DataGate(
         statistics=statistics_gen.outputs["statistics"],
         anomalies=example_validator.outputs["anomalies"],
-        min_examples=dataclasses.asdict(cfg.data.min_examples),
+        min_examples=json.dumps(dataclasses.asdict(cfg.data.min_examples)),
         label_key=cfg.spec.label.name,
-        label_classes=list(cfg.spec.label.classes),
+        label_classes=json.dumps(list(cfg.spec.label.classes)),
         fail_on_anomalies=cfg.validation.on_anomalies == "fail",
     )
     transform.add_upstream_node(data_gate)

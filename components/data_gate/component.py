@@ -1,5 +1,7 @@
 """DataGate: stops the run before Transform when the data cannot train or judge a model."""
 
+import json
+
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
@@ -11,9 +13,9 @@ from components.data_gate import data_rules
 def DataGate(
     statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    min_examples: tfx.dsl.components.Parameter[dict[str, int]],
+    min_examples: tfx.dsl.components.Parameter[str],
     label_key: tfx.dsl.components.Parameter[str],
-    label_classes: tfx.dsl.components.Parameter[list[str]],
+    label_classes: tfx.dsl.components.Parameter[str],
     fail_on_anomalies: tfx.dsl.components.Parameter[bool] = True,
 ) -> None:
     """Raises DataRulesError or AnomaliesFoundError, each one line.
@@ -21,17 +23,19 @@ def DataGate(
     Args:
         statistics: StatisticsGen's output: per-split example counts and label values.
         anomalies: ExampleValidator's output.
-        min_examples: Split name -> fewest examples it must hold.
+        min_examples: JSON object, split name -> fewest examples it must hold. (JSON text,
+            not a dict parameter: Kubeflow and Airflow hand a dict parameter over as text.)
         label_key: The label column.
-        label_classes: The label's classes; empty accepts any value (regression).
+        label_classes: JSON list of the label's classes; empty accepts any value
+            (regression).
         fail_on_anomalies: False lets schema anomalies through (the rules still apply).
     """
     splits = artifact_utils.decode_split_names(statistics.split_names)
     data_rules.check_data_rules(
         data_rules.read_split_stats(statistics.uri, splits, label_key),
-        min_examples,
+        json.loads(min_examples),
         label_key,
-        label_classes,
+        json.loads(label_classes),
     )
     if fail_on_anomalies:
         splits = artifact_utils.decode_split_names(anomalies.split_names)

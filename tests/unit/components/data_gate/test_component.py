@@ -1,5 +1,6 @@
 """DataGate on what the real CsvExampleGen, StatisticsGen and ExampleValidator executors write."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -44,8 +45,11 @@ def statistics_and_anomalies(run_csv_example_gen, csv_text: str, root: Path):
 
 def gate(artifacts, **overrides) -> None:
     statistics, anomalies = artifacts
-    args = dict(min_examples=MINIMUMS, label_key="species", label_classes=CLASSES)
-    DataGate.test_call(statistics=statistics, anomalies=anomalies, **{**args, **overrides})
+    args = {"min_examples": MINIMUMS, "label_key": "species", "label_classes": CLASSES, **overrides}
+    # Dict and list parameters travel as JSON text, as Kubeflow and Airflow hand them over.
+    args["min_examples"] = json.dumps(args["min_examples"])
+    args["label_classes"] = json.dumps(list(args["label_classes"]))
+    DataGate.test_call(statistics=statistics, anomalies=anomalies, **args)
 
 
 @pytest.fixture(scope="module")
