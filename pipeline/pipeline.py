@@ -168,7 +168,7 @@ def create_pipeline(
             serving_root=where.serving_root,
             model_name=cfg.model_name,
             keep_versions=cfg.pusher.keep_versions,
-            pipeline_name=cfg.name,
+            owner_pipeline=cfg.name,
             task=cfg.spec.task,
         ).with_id(PUSHER_ID)
     nodes += [pusher, test_evaluator]

@@ -43,7 +43,7 @@ class ServingPusherSpec(types.ComponentSpec):
         "serving_root": ExecutionParameter(type=str),
         "model_name": ExecutionParameter(type=str),
         "keep_versions": ExecutionParameter(type=int),
-        "pipeline_name": ExecutionParameter(type=str),
+        "owner_pipeline": ExecutionParameter(type=str),
         # classification | regression; absent: the task the smoke test's outputs answer.
         "task": ExecutionParameter(type=str, optional=True),
     }
@@ -73,7 +73,7 @@ class Executor(pusher_executor.Executor):
             return
         model_name = exec_properties["model_name"]
         base_path = serving_root / model_name
-        pipeline_name = exec_properties["pipeline_name"]
+        pipeline_name = exec_properties["owner_pipeline"]
         pusher.check_owner(base_path, pipeline_name)
         model_dir = self.GetModelPath(input_dict)
         examples = artifact_utils.get_single_instance(input_dict["examples"])
@@ -146,7 +146,7 @@ class ServingPusher(base_component.BaseComponent):
         serving_root: POSIX path TF Serving watches.
         model_name: The served model's name (config ``pusher.model_name``).
         keep_versions: Versions kept.
-        pipeline_name: The pipeline pushing; it owns ``model_name`` from its first push,
+        owner_pipeline: The pipeline pushing; it owns ``model_name`` from its first push,
             and a push by another pipeline into that name is refused.
         tflite_model: The TFLiteConverter's artifact, if any.
         task: ``classification`` or ``regression``: what the smoke test checks; None:
@@ -164,7 +164,7 @@ class ServingPusher(base_component.BaseComponent):
         serving_root: str,
         model_name: str,
         keep_versions: int,
-        pipeline_name: str,
+        owner_pipeline: str,
         tflite_model: types.BaseChannel | None = None,
         task: str | None = None,
     ):
@@ -179,7 +179,7 @@ class ServingPusher(base_component.BaseComponent):
                 serving_root=serving_root,
                 model_name=model_name,
                 keep_versions=keep_versions,
-                pipeline_name=pipeline_name,
+                owner_pipeline=owner_pipeline,
                 task=task,
                 pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             )

@@ -757,7 +757,7 @@ def run_executor(
         "serving_root": serving_root,
         "model_name": "penguins",
         "keep_versions": 2,
-        "pipeline_name": pipeline_name,
+        "owner_pipeline": pipeline_name,
         "task": task,
     }
     Executor().Do(inputs, {"pushed_model": [pushed]}, properties)
@@ -805,7 +805,7 @@ def test_component_refuses_a_serving_root_that_is_a_uri():
             serving_root="ram://serving",
             model_name="penguins",
             keep_versions=2,
-            pipeline_name="penguins",
+            owner_pipeline="penguins",
         )
 
 
