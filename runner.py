@@ -96,6 +96,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     _add_common_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    predict = commands.add_parser(
+        "predict", help="classify one image with the latest served version"
+    )
+    _add_common_options(predict)
+    predict.add_argument("--image", type=Path, required=True, help="PNG, JPEG, GIF or BMP file")
+    predict.add_argument("--top", type=int, default=3, help="classes to print (default 3)")
     rollback = commands.add_parser("rollback", help="serve the previous pushed version again")
     _add_common_options(rollback)
     rollback.add_argument("--to", type=int, metavar="VERSION", help="version to serve")
@@ -118,7 +124,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.command is None and not (args.local or args.kubeflow):
         parser.error(
             "choose --local, --kubeflow, or a command: "
-            "init, serve, rollback, versions, report, runs, lineage"
+            "init, serve, predict, rollback, versions, report, runs, lineage"
         )
     if args.command is not None and (args.local or args.kubeflow):
         mode = "--local" if args.local else "--kubeflow"
@@ -180,6 +186,8 @@ def _dispatch(cfg, args: argparse.Namespace) -> int:
     """Runs the chosen command; an OSError it raises is the caller's to report."""
     if args.command == "serve":
         return _serve(cfg, args.host, args.port)
+    if args.command == "predict":
+        return _predict(cfg, args.image, args.top)
     if args.command == "rollback":
         return _rollback(cfg, args.to)
     if args.command == "versions":
@@ -272,6 +280,30 @@ def _serve(cfg, host: str, port: int) -> int:
     os_errors.check_listable(cfg.serving_root)  # before the server starts, not in its logs
     print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.model_name}")
     run_server(cfg.serving_root, host=host, port=port)
+    return EXIT_OK
+
+
+def _predict(cfg, image_file: Path, top: int) -> int:
+    from serving.predict_image import PredictError, predict_image
+
+    images = cfg.spec.of_type("image")
+    if len(cfg.spec.features) != 1 or not images:
+        print(
+            f"predict: {cfg.name} is not an image classifier (one image feature)", file=sys.stderr
+        )
+        return EXIT_BAD_CONFIG
+    try:
+        answer = predict_image(
+            cfg.serving_model_dir, images[0].name, cfg.spec.label.classes, image_file
+        )
+    except PredictError as err:
+        print(f"predict: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(
+        f"{image_file}: {answer.ranked[0][0]} ({answer.ranked[0][1]:.3f}), version {answer.version}"
+    )
+    for name, probability in answer.ranked[1 : max(top, 1)]:
+        print(f"  {name:<20} {probability:.3f}")
     return EXIT_OK
 
 

@@ -10,3 +10,7 @@ STEPS_PER_EPOCH = "steps_per_epoch"
 EVAL_STEPS = "eval_steps"
 # Digest of the components/ source: a code change invalidates the component's cache.
 CODE_DIGEST = "code_digest"
+# Keras' mixed_float16 policy (a GPU option; runs, slowly, on a CPU).
+MIXED_PRECISION = "mixed_precision"
+# "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
+DISTRIBUTION = "distribution"

@@ -15,7 +15,8 @@ class KerasModeError(RuntimeError):
 
 
 def require_legacy_keras() -> None:
-    """Raises KerasModeError unless ``tf.keras`` is tf-keras 2.x."""
+    """Raises KerasModeError unless ``tf.keras`` is tf-keras 2.x; then keeps AutoGraph
+    out of tf-keras' own code (``skip_autograph_in_tf_keras``)."""
     import tensorflow as tf
     import tf_keras
 
@@ -24,3 +25,20 @@ def require_legacy_keras() -> None:
             "tf.keras is Keras 3, not tf-keras: set TF_USE_LEGACY_KERAS=1 before TensorFlow is "
             "first imported (runner.py does this)"
         )
+    skip_autograph_in_tf_keras()
+
+
+def skip_autograph_in_tf_keras() -> None:
+    """Tells AutoGraph not to convert tf-keras' own functions, as it never converted Keras'.
+
+    TensorFlow's AutoGraph rules leave the ``keras`` package alone (Keras is written for
+    graph mode) but predate the separate ``tf_keras`` package, so with legacy Keras every
+    ``fit`` re-transpiles some 400 tf-keras functions (train step, optimizer, metrics)
+    from their Python source: 25-70 s of each process's first ``fit`` here, for any model.
+    Idempotent.
+    """
+    from tensorflow.python.autograph.core import config, config_lib
+
+    rule = config_lib.DoNotConvert("tf_keras")
+    if not any(str(r) == str(rule) for r in config.CONVERSION_RULES):
+        config.CONVERSION_RULES = (rule, *config.CONVERSION_RULES)

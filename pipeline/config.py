@@ -136,13 +136,21 @@ class TrainerConfig:
         steps_per_epoch: Batches per Keras epoch; 0 (default): one pass over the train split.
         eval_steps: Validation batches after each epoch; 0 (default): one pass over eval.
         hyperparameters: Used as they are, or as the Tuner's defaults when it is on.
+        mixed_precision: Train under Keras' ``mixed_float16`` policy (float16 compute,
+            float32 variables and outputs): a GPU option; a CPU runs it, slower.
+        distribution: ``none``, or ``mirrored``: build and train the model inside
+            ``tf.distribute.MirroredStrategy`` (every visible GPU; one CPU is one replica).
     """
 
     steps_per_epoch: int = 0
     eval_steps: int = 0
     hyperparameters: HyperParameters = HyperParameters()
+    mixed_precision: bool = False
+    distribution: str = "none"
 
     def __post_init__(self) -> None:
+        if self.distribution not in ("none", "mirrored"):
+            raise ValueError(f"distribution: none or mirrored, got {self.distribution!r}")
         for name in ("steps_per_epoch", "eval_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0 (0: one pass), got {getattr(self, name)}")
@@ -645,7 +653,7 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(inner, value, key, base_dir)
     if hint is FeatureSpec:
-        return _feature_spec(value)
+        return _feature_spec(value, base_dir)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key, base_dir)
     if origin is Literal:
@@ -669,8 +677,11 @@ def _convert(hint: Any, value: Any, key: str, base_dir: Path) -> Any:
     raise ConfigError(f"{key}: unsupported setting type {hint}")
 
 
-def _feature_spec(raw: dict) -> FeatureSpec:
-    """The feature spec from the top-level ``task``, ``label``, ``features``, ``slices``."""
+def _feature_spec(raw: dict, base_dir: Path) -> FeatureSpec:
+    """The feature spec from the top-level ``task``, ``label``, ``features``, ``slices``.
+
+    An image feature's ``weights`` path is resolved against ``base_dir`` and must exist.
+    """
     label = raw.get("label")
     if label is None:
         raise ConfigError("missing key 'label'")
@@ -691,7 +702,9 @@ def _feature_spec(raw: dict) -> FeatureSpec:
         return FeatureSpec(
             task=raw.get("task", features.CLASSIFICATION),
             label=features.Label(label["name"], _label_classes(label.get("classes") or [])),
-            features=tuple(_feature(str(name), value) for name, value in declared.items()),
+            features=tuple(
+                _feature(str(name), value, base_dir) for name, value in declared.items()
+            ),
             slices=tuple(slices),
         )
     except ValueError as err:
@@ -710,13 +723,29 @@ def _label_classes(values: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in values)
 
 
-def _feature(name: str, declared: Any) -> features.Feature:
+def _feature(name: str, declared: Any, base_dir: Path) -> features.Feature:
     try:
-        return features.make_feature(name, declared)
+        feature = features.make_feature(name, declared)
     except ValueError as err:
         message = str(err)
         separator = "." if _OPTION_ERROR.match(message) else ": "
         raise ValueError(f"features.{name}{separator}{message}") from None
+    return _with_weights_file(feature, base_dir)
+
+
+def _with_weights_file(feature: features.Feature, base_dir: Path) -> features.Feature:
+    """An image feature's ``weights`` as an absolute path to an existing file."""
+    options = dict(feature.options)
+    if not options.get("weights"):
+        return feature
+    path = (base_dir / options["weights"]).resolve()
+    if not path.is_file():
+        raise ValueError(
+            f"features.{feature.name}.weights: no such file: {path} (nothing downloads at run "
+            "time: give the path of a Keras weights file for the backbone)"
+        )
+    options["weights"] = str(path)
+    return dataclasses.replace(feature, options=tuple(sorted(options.items())))
 
 
 def _has_no_default(field: dataclasses.Field) -> bool:

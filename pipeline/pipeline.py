@@ -279,6 +279,8 @@ def _trainer_custom_config(cfg: PipelineConfig) -> dict:
         config_keys.HYPERPARAMETERS: cfg.trainer.hyperparameters.to_dict(),
         config_keys.STEPS_PER_EPOCH: cfg.trainer.steps_per_epoch,
         config_keys.EVAL_STEPS: cfg.trainer.eval_steps,
+        config_keys.MIXED_PRECISION: cfg.trainer.mixed_precision,
+        config_keys.DISTRIBUTION: cfg.trainer.distribution,
         config_keys.CODE_DIGEST: code_digest(_TRAINER_CODE),
     }
 

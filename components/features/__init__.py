@@ -1,6 +1,6 @@
 """Feature types and the feature spec.
 
-One module per feature type (``numeric``, ``categorical``, ``text``) owns its Transform
+One module per feature type (``numeric``, ``categorical``, ``text``, ``image``) owns its Transform
 step, Keras encoder and serving input; a new type is one new module listed in ``TYPES``.
 Each type module provides::
 
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from components.features import categorical, numeric, text
+from components.features import categorical, image, numeric, text
 from components.features.spec import (
     CLASSIFICATION,
     REGRESSION,
@@ -34,7 +34,7 @@ from components.features.spec import (
     vocabulary_name,
 )
 
-TYPES: Mapping[str, ModuleType] = {m.TYPE: m for m in (numeric, categorical, text)}
+TYPES: Mapping[str, ModuleType] = {m.TYPE: m for m in (numeric, categorical, text, image)}
 
 # Re-exported for the converter and the micro preprocessing spec.
 OOV_BUCKETS = categorical.OOV_BUCKETS

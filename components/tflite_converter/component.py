@@ -6,6 +6,7 @@ parity figures, ``tflite_blessed`` and ``micro_blessed`` are recorded as custom 
 of the output artifact in ML Metadata.
 """
 
+import dataclasses
 import json
 import os
 
@@ -15,7 +16,7 @@ from tfx.utils import path_utils
 
 from components import features
 from components.examples_io import read_serialized_examples
-from components.tflite_converter import converter
+from components.tflite_converter import converter, image_forms
 
 TFLITE_FILE = os.path.join("Format-Serving", "tflite")
 MICRO_DIR = "micro"
@@ -60,6 +61,17 @@ def TFLiteConverter(
             f"task: the feature spec says {spec.task!r} but the model's serving_raw"
             f" signature answers {task!r}"
         )
+    image = image_forms.image_feature(spec)
+    if image is not None:
+        _convert_image_model(
+            tflite_model,
+            saved_model_dir,
+            examples.uri,
+            spec,
+            image,
+            _Settings(quantization, accuracy_tolerance, micro, representative_examples),
+        )
+        return
     if micro:
         converter.check_micro_support(spec)
     input_dtypes = converter.raw_input_dtypes(saved_model_dir)
@@ -106,6 +118,76 @@ def TFLiteConverter(
         tflite_model.set_int_custom_property(
             MICRO_BLESSED, int(micro_report.within_tolerance(accuracy_tolerance))
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    quantization: str
+    accuracy_tolerance: float
+    micro: bool
+    representative_examples: int
+
+
+def _convert_image_model(
+    tflite_model: Artifact,
+    saved_model_dir: str,
+    examples_uri: str,
+    spec: features.FeatureSpec,
+    image: features.Feature,
+    settings: _Settings,
+) -> None:
+    """The image model's phone form (and micro form) over pixels, parity-gated alike."""
+    input_dtypes = converter.raw_input_dtypes(saved_model_dir)
+
+    def encoded(split: str, limit: int | None = None):
+        serialized = read_serialized_examples(examples_uri, split, limit)
+        return serialized, converter.dense_inputs_from_examples(serialized, input_dtypes)[
+            image.name
+        ]
+
+    _, train_images = encoded(TRAIN_SPLIT, settings.representative_examples)
+    train_pixels = image_forms.pixels(train_images, image)
+    evaluation, eval_images = encoded(EVAL_SPLIT)
+    labels = converter.transformed_features(saved_model_dir, evaluation)[
+        features.transformed_name(spec.label.name)
+    ]
+    form = image_forms.convert_image_model(
+        saved_model_dir,
+        os.path.join(tflite_model.uri, TFLITE_FILE),
+        image,
+        settings.quantization,
+        representative_pixels=lambda: [train_pixels],
+    )
+    report = image_forms.check_image_parity(
+        saved_model_dir, form.path, image, eval_images, labels, spec.task
+    )
+    _record(tflite_model, report.as_properties())
+    tflite_model.set_string_custom_property("task", spec.task)
+    tflite_model.set_string_custom_property("quantization", form.quantization)
+    tflite_model.set_int_custom_property("requires_select_tf_ops", 0)
+    tflite_model.set_int_custom_property(
+        TFLITE_BLESSED, int(report.within_tolerance(settings.accuracy_tolerance))
+    )
+    if not settings.micro:
+        return
+    micro_dir = os.path.join(tflite_model.uri, MICRO_DIR)
+    micro_form = image_forms.convert_image_model(
+        saved_model_dir,
+        os.path.join(micro_dir, image_forms.MICRO_MODEL_FILE),
+        image,
+        "int8",
+        representative_pixels=lambda: [train_pixels],
+        int8_io=True,
+    )
+    image_forms.write_micro_files(micro_form, micro_dir, image, spec)
+    micro_report = image_forms.check_image_parity(
+        saved_model_dir, micro_form.path, image, eval_images, labels, spec.task
+    )
+    _record(tflite_model, micro_report.as_properties("micro"))
+    tflite_model.set_int_custom_property("micro_arena_bytes", micro_form.arena_bytes)
+    tflite_model.set_int_custom_property(
+        MICRO_BLESSED, int(micro_report.within_tolerance(settings.accuracy_tolerance))
+    )
 
 
 def _record(artifact: Artifact, properties: dict[str, float | int]) -> None:

@@ -210,7 +210,7 @@ def check_parity(
     def call_tflite(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return runner(**inputs)[output]
 
-    return _compare(
+    return compare_forms(
         task,
         saved_model_predictor(saved_model_dir, task, signature_key),
         _batch_or_singles(call_tflite),
@@ -249,7 +249,7 @@ def check_micro_parity(
     """
     task = preprocessing["output"]["task"]
     flatbuffer = read_bytes(micro_model_path)
-    return _compare(
+    return compare_forms(
         task,
         saved_model_predictor(saved_model_dir, task, signature_key),
         device.micro_predictor(flatbuffer, preprocessing),
@@ -280,7 +280,7 @@ def _output_name(task: str) -> str:
         raise ValueError(f"unknown task {task!r}; expected one of {features.TASKS}") from None
 
 
-def _compare(
+def compare_forms(
     task: str,
     saved_model: Predict,
     converted: Predict,

@@ -17,6 +17,10 @@ class HyperParameters:
         epochs: Upper bound on epochs; EarlyStopping usually ends sooner.
         early_stopping_patience: Epochs without val_loss improvement before stopping.
         reduce_lr_patience: Epochs without val_loss improvement before halving the rate.
+        fine_tune_epochs: Transfer learning only: epochs of the second phase, in which the
+            top of the pretrained backbone is unfrozen (0: no second phase).
+        fine_tune_learning_rate_factor: The second phase's learning rate as a fraction of
+            ``learning_rate`` (a tenth by default).
     """
 
     hidden_units: tuple[int, ...] = (16, 8)
@@ -26,6 +30,8 @@ class HyperParameters:
     epochs: int = 60
     early_stopping_patience: int = 10
     reduce_lr_patience: int = 4
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate_factor: float = 0.1
 
     def __post_init__(self) -> None:
         if not self.hidden_units or any(u < 1 for u in self.hidden_units):
@@ -36,6 +42,13 @@ class HyperParameters:
             raise ValueError(f"learning_rate: must be in (0, 1], got {self.learning_rate}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if self.fine_tune_epochs < 0:
+            raise ValueError(f"fine_tune_epochs: must be >= 0, got {self.fine_tune_epochs}")
+        if not 0 < self.fine_tune_learning_rate_factor <= 1:
+            raise ValueError(
+                "fine_tune_learning_rate_factor: must be in (0, 1], got "
+                f"{self.fine_tune_learning_rate_factor}"
+            )
         for name in ("batch_size", "epochs", "early_stopping_patience", "reduce_lr_patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")

@@ -4,11 +4,18 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from components import features
+from components import features, keras_mode
 from components.features.layers import OneHot
 from components.trainer.hparams import HyperParameters
 
-__all__ = ["BinaryProbabilities", "OneHot", "build_model"]
+__all__ = [
+    "BinaryProbabilities",
+    "OneHot",
+    "build_model",
+    "compile_model",
+    "image_backbone",
+    "unfreeze_top",
+]
 
 
 @tf.keras.utils.register_keras_serializable(package="features")
@@ -40,6 +47,7 @@ def build_model(
         probabilities [batch, num_classes] (binary: a sigmoid unit as [1 - p, p]).
         Regression: predicted values [batch] in the label's units.
     """
+    keras_mode.skip_autograph_in_tf_keras()
     inputs, encoded = {}, []
     for feature in spec.features:
         module = features.type_module(feature.type)
@@ -51,34 +59,57 @@ def build_model(
         hidden = tf.keras.layers.Dense(units, activation="relu")(hidden)
         if hparams.dropout:
             hidden = tf.keras.layers.Dropout(hparams.dropout)(hidden)
-    outputs, loss, metrics = _head(hidden, spec, label_mean_std)
-    model = tf.keras.Model(inputs=inputs, outputs=outputs)
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(hparams.learning_rate), loss=loss, metrics=metrics
-    )
+    model = tf.keras.Model(inputs=inputs, outputs=_head(hidden, spec, label_mean_std))
+    compile_model(model, spec, hparams.learning_rate)
     return model
 
 
+def compile_model(model: tf.keras.Model, spec: features.FeatureSpec, learning_rate: float) -> None:
+    """Compiles ``model`` with Adam at ``learning_rate`` and the task's loss and metrics
+    (again for the fine-tuning phase, after its layers' ``trainable`` changed)."""
+    if spec.is_regression:
+        loss = tf.keras.losses.MeanSquaredError()
+        metrics = [
+            tf.keras.metrics.MeanAbsoluteError(name="mae"),
+            tf.keras.metrics.RootMeanSquaredError(name="rmse"),
+        ]
+    else:
+        loss = tf.keras.losses.SparseCategoricalCrossentropy()
+        metrics = [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+
+
 def _head(hidden: tf.Tensor, spec: features.FeatureSpec, label_mean_std: tuple[float, float]):
+    """The task's output layers, float32 whatever the policy (mixed_float16 included)."""
     if spec.is_regression:
         mean, std = label_mean_std
-        standard = tf.keras.layers.Dense(1)(hidden)
-        value = tf.keras.layers.Rescaling(scale=std or 1.0, offset=mean)(standard)
-        return (
-            tf.keras.layers.Reshape(())(value),
-            tf.keras.losses.MeanSquaredError(),
-            [
-                tf.keras.metrics.MeanAbsoluteError(name="mae"),
-                tf.keras.metrics.RootMeanSquaredError(name="rmse"),
-            ],
-        )
+        standard = tf.keras.layers.Dense(1, dtype="float32")(hidden)
+        value = tf.keras.layers.Rescaling(scale=std or 1.0, offset=mean, dtype="float32")(standard)
+        return tf.keras.layers.Reshape((), dtype="float32")(value)
     if spec.is_binary:
-        positive = tf.keras.layers.Dense(1, activation="sigmoid")(hidden)
-        probabilities = BinaryProbabilities()(positive)
-    else:
-        probabilities = tf.keras.layers.Dense(spec.num_classes, activation="softmax")(hidden)
-    return (
-        probabilities,
-        tf.keras.losses.SparseCategoricalCrossentropy(),
-        [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+        positive = tf.keras.layers.Dense(1, activation="sigmoid", dtype="float32")(hidden)
+        return BinaryProbabilities(dtype="float32")(positive)
+    return tf.keras.layers.Dense(spec.num_classes, activation="softmax", dtype="float32")(hidden)
+
+
+def image_backbone(model: tf.keras.Model, spec: features.FeatureSpec) -> tf.keras.Model | None:
+    """The pretrained backbone of the spec's image feature, or None (no image feature,
+    or a CNN trained from scratch)."""
+    from components.features import image
+
+    for feature in spec.of_type(image.TYPE):
+        if feature.option("model") != "cnn":
+            return model.get_layer(image.backbone_name(feature))
+    return None
+
+
+def unfreeze_top(backbone: tf.keras.Model, layers: int) -> int:
+    """Makes the top ``layers`` layers of ``backbone`` trainable (batch normalization
+    excepted, as the Keras fine-tuning guide advises); returns how many became trainable."""
+    backbone.trainable = True
+    cut = max(0, len(backbone.layers) - layers)
+    count = 0
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= cut and not isinstance(layer, tf.keras.layers.BatchNormalization)
+        count += int(layer.trainable)
+    return count

@@ -10,7 +10,7 @@ import tensorflow_transform as tft
 from components import custom_config, features, keras_mode
 from components.trainer import data, export, tuner
 from components.trainer.hparams import HyperParameters
-from components.trainer.model import build_model
+from components.trainer.model import build_model, compile_model, image_backbone, unfreeze_top
 
 HISTORY_FILE = "history.json"
 
@@ -41,20 +41,55 @@ def run_fn(fn_args) -> None:
 
     train = dataset(fn_args.train_files)
     label_mean_std = data.label_mean_std(train) if spec.is_regression else (0.0, 1.0)
-    model = build_model(
-        hparams, spec, data.vocabulary_sizes(tf_transform_output, spec), label_mean_std
-    )
-    history = model.fit(
-        train,
-        steps_per_epoch=steps,
-        epochs=hparams.epochs,
-        validation_data=dataset(fn_args.eval_files),
-        validation_steps=eval_steps,
-        callbacks=training_callbacks(hparams, fn_args.model_run_dir),
-        verbose=2,
-    )
-    _write_history(history.history, hparams, steps, fn_args.model_run_dir)
+    set_precision_policy(bool(config.get(custom_config.MIXED_PRECISION)))
+    strategy = distribution_strategy(config.get(custom_config.DISTRIBUTION) or "none")
+    with strategy.scope():
+        model = build_model(
+            hparams, spec, data.vocabulary_sizes(tf_transform_output, spec), label_mean_std
+        )
+
+    def fit(first_epoch: int, last_epoch: int) -> dict:
+        return model.fit(
+            train,
+            steps_per_epoch=steps,
+            initial_epoch=first_epoch,
+            epochs=last_epoch,
+            validation_data=dataset(fn_args.eval_files),
+            validation_steps=eval_steps,
+            callbacks=training_callbacks(hparams, fn_args.model_run_dir),
+            verbose=2,
+        ).history
+
+    history = fit(0, hparams.epochs)
+    backbone = image_backbone(model, spec)
+    if backbone is not None and hparams.fine_tune_epochs:
+        # Phase two of transfer learning: the backbone's top layers learn too, slowly.
+        image_feature = spec.of_type("image")[0]
+        unfreeze_top(backbone, image_feature.option("fine_tune_layers"))
+        with strategy.scope():
+            compile_model(
+                model, spec, hparams.learning_rate * hparams.fine_tune_learning_rate_factor
+            )
+        done = len(history.get("loss", []))
+        tuned = fit(done, done + hparams.fine_tune_epochs)
+        history = {key: values + tuned.get(key, []) for key, values in history.items()}
+    set_precision_policy(False)
+    _write_history(history, hparams, steps, fn_args.model_run_dir)
     export.export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
+
+
+def set_precision_policy(mixed: bool) -> None:
+    """Keras' global dtype policy: ``mixed_float16`` or the default ``float32``."""
+    tf.keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """``mirrored``: MirroredStrategy over the visible devices; ``none``: the default."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "none":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"distribution: none or mirrored, got {name!r}")
 
 
 def training_callbacks(hparams: HyperParameters, log_dir: str) -> list[tf.keras.callbacks.Callback]:

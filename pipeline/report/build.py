@@ -22,7 +22,7 @@ from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
 from pipeline.report import data_sections as sections
-from pipeline.report import deployment, evaluation, formatting, headline, queries
+from pipeline.report import deployment, evaluation, formatting, headline, misclassified, queries
 from pipeline.report.queries import first
 
 REPORT_FILE = "report.html"
@@ -92,6 +92,7 @@ class ModelSection:
     decision: str
     baseline: queries.ArtifactRef | None
     tensorboard_dir: str | None
+    misclassified: misclassified.MisclassifiedGrid | None = None
 
 
 def build_report(cfg: PipelineConfig, run_id: str | None = None) -> Path:
@@ -296,7 +297,21 @@ def _model_section(
         decision=blessing_decision(blessed, eval_result),
         baseline=walk.ref(first(evaluator_inputs, "baseline_model")),
         tensorboard_dir=model_run and model_run.uri,
+        misclassified=test_artifact and _misclassified(store, cfg, run_id, model.uri),
     )
+
+
+def _misclassified(
+    store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str, model_uri: str
+) -> misclassified.MisclassifiedGrid | None:
+    """The grid of misclassified test images, for an image classifier whose test split
+    was scored."""
+    examples = first(
+        sections.node_inputs(store, cfg.name, run_id, ids.TEST_EVALUATOR_ID), "examples"
+    )
+    if examples is None:
+        return None
+    return misclassified.misclassified_images(cfg.spec, model_uri, examples.uri, ids.TEST_SPLIT)
 
 
 def blessing_decision(blessed: bool | None, result: evaluation.Evaluation | None) -> str:

@@ -24,3 +24,17 @@ def test_check_fails_without_it():
     result = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, env=env)
     assert result.returncode != 0
     assert "KerasModeError" in result.stderr
+
+
+def test_autograph_leaves_tf_keras_code_alone():
+    import tf_keras
+    from tensorflow.python.autograph.impl import conversion
+
+    keras_mode.skip_autograph_in_tf_keras()
+    keras_mode.skip_autograph_in_tf_keras()  # idempotent
+    from tensorflow.python.autograph.core import config
+
+    rules = [str(r) for r in config.CONVERSION_RULES]
+    assert rules.count("DoNotConvert rule for tf_keras") == 1
+    assert conversion.is_allowlisted(tf_keras.Model.train_step)
+    assert not conversion.is_allowlisted(test_autograph_leaves_tf_keras_code_alone)
