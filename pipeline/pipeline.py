@@ -87,6 +87,7 @@ def create_pipeline(
         label_key=cfg.spec.label.name,
         label_classes=json.dumps(list(cfg.spec.label.classes)),
         fail_on_anomalies=cfg.validation.on_anomalies == "fail",
+        **_image_rules(cfg),
     )
     transform.add_upstream_node(data_gate)
     nodes = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform]
@@ -230,6 +231,13 @@ def _example_gen(cfg: PipelineConfig, data_dir: str):
         missing_values=list(cfg.data.missing_values),
         code_digest=code_digest(_CSV_READER_CODE),
     )
+
+
+def _image_rules(cfg: PipelineConfig) -> dict:
+    """The DataGate's image rules: on for image data only."""
+    if cfg.data.image_dir is None:
+        return {}
+    return {"image_data": True, "max_class_share": cfg.data.max_class_share}
 
 
 def _baseline_resolver(trainer: tfx.components.Trainer, stock_strategy: bool) -> tfx.dsl.Resolver:

@@ -170,3 +170,11 @@ def test_image_dir_picks_the_image_example_gen(image_cfg):
     output_config = json.loads(example_gen.exec_properties["output_config"])
     assert output_config["split_config"]["partition_feature_name"] == "file_name"
     assert "--direct_running_mode=in_memory" in pipeline.beam_pipeline_args
+
+
+def test_image_data_turns_on_the_gate_s_image_rules(image_cfg):
+    gate = next(c for c in create_pipeline(image_cfg).components if c.id == "DataGate")
+    assert gate.exec_properties["image_data"] is True
+    assert gate.exec_properties["max_class_share"] == 0.9
+    assert gate.exec_properties["label_key"] == "label"
+    assert json.loads(gate.exec_properties["label_classes"]) == [str(d) for d in range(10)]

@@ -1,4 +1,4 @@
-"""Image files for the tests: real PNG/JPEG bytes from TensorFlow, GIF/BMP from Pillow."""
+"""Image files for the image tests: PNG/JPEG bytes from TensorFlow, GIF/BMP from Pillow."""
 
 import io
 from pathlib import Path
