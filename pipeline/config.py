@@ -20,6 +20,7 @@ import yaml
 
 from components import features
 from components.features import FeatureSpec
+from components.image_example_gen import keys as image_keys
 from components.trainer.hparams import HyperParameters
 
 _URI = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
@@ -71,41 +72,113 @@ class MinExamples:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the raw CSV lives and how it is split.
+    """Where the raw data lives (CSV files or class folders of images) and how it is split.
 
     Attributes:
         csv_dir: Directory of CSV files with a header row (CsvExampleGen input).
+        image_dir: Instead of ``csv_dir``: a directory of class folders of image files,
+            ``<image_dir>/<class>/<file>`` (ImageExampleGen input; the folder name is the label).
         splits: Hash-bucket weights of the train/eval/test splits.
         min_examples: Fewest examples per split; fewer stops the run before Transform,
             and the Evaluator does not bless a model scored on fewer eval examples.
         missing_values: CSV fields (compared with surrounding spaces removed) that mean
             "no value"; every other field is a value.
+        max_class_share: Images: the largest fraction of all images one class may hold
+            (0.9: 90%); more is a data anomaly.
+        image_formats: Images: the formats taken (of png, jpeg, gif, bmp, by the file's
+            signature); a file of another is a data anomaly naming it.
     """
 
-    csv_dir: Path
+    csv_dir: Path | None = None
+    image_dir: Path | None = None
     splits: SplitBuckets = SplitBuckets()
     min_examples: MinExamples = MinExamples()
     missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
+    max_class_share: float = 0.9
+    image_formats: tuple[str, ...] = image_keys.DEFAULT_FORMATS
 
     def __post_init__(self) -> None:
-        if not self.csv_dir.is_dir():
-            raise ValueError(f"csv_dir: no such directory: {self.csv_dir}")
-        files = [p for p in self.csv_dir.iterdir() if not p.name.startswith(".")]
-        if not any(p.suffix == ".csv" for p in files):
-            raise ValueError(f"csv_dir: no .csv file in {self.csv_dir}")
-        others = sorted(p.name for p in files if p.suffix != ".csv")
-        if others:
+        if (self.csv_dir is None) == (self.image_dir is None):
             raise ValueError(
-                f"csv_dir: holds files ExampleGen would read as CSV: {', '.join(others)}"
+                f"{'image_dir' if self.csv_dir else 'csv_dir'}: set either csv_dir (a folder of "
+                "CSV files) or image_dir (a folder of class folders of images), not "
+                f"{'both' if self.csv_dir else 'neither'}"
             )
+        if self.csv_dir is not None:
+            self._check_csv_dir(self.csv_dir)
+        else:
+            self._check_image_dir(self.image_dir)
         odd = [v for v in self.missing_values if v != v.strip() or "\n" in v]
         if odd:
             raise ValueError(
                 f"missing_values: tokens are compared without surrounding spaces, got {odd[0]!r}"
             )
+        if not 0 < self.max_class_share <= 1:  # also rejects NaN
+            raise ValueError(f"max_class_share: must be in (0, 1], got {self.max_class_share}")
+        unknown = [f for f in self.image_formats if f not in image_keys.FORMATS]
+        if (
+            unknown
+            or not self.image_formats
+            or len(set(self.image_formats)) < len(self.image_formats)
+        ):
+            raise ValueError(
+                f"image_formats: a list of distinct formats of {', '.join(image_keys.FORMATS)}, "
+                f"got [{', '.join(self.image_formats)}]"
+            )
+
+    @staticmethod
+    def _check_csv_dir(csv_dir: Path) -> None:
+        if not csv_dir.is_dir():
+            raise ValueError(f"csv_dir: no such directory: {csv_dir}")
+        files = [p for p in csv_dir.iterdir() if not p.name.startswith(".")]
+        if not any(p.suffix == ".csv" for p in files):
+            raise ValueError(f"csv_dir: no .csv file in {csv_dir}")
+        others = sorted(p.name for p in files if p.suffix != ".csv")
+        if others:
+            raise ValueError(
+                f"csv_dir: holds files ExampleGen would read as CSV: {', '.join(others)}"
+            )
+
+    @staticmethod
+    def _check_image_dir(image_dir: Path) -> None:
+        if not image_dir.is_dir():
+            raise ValueError(f"image_dir: no such directory: {image_dir}")
+        entries = [p for p in image_dir.iterdir() if not p.name.startswith(".")]
+        loose = sorted(p.name for p in entries if not p.is_dir())
+        if loose:
+            raise ValueError(
+                f"image_dir: holds files outside class folders (ExampleGen reads only "
+                f"<image_dir>/<class>/<file>): {', '.join(loose)}"
+            )
+        if not entries:
+            raise ValueError(
+                f"image_dir: no class folder in {image_dir} (expected <class>/<image file>)"
+            )
+
+    @property
+    def data_dir(self) -> Path:
+        """``csv_dir`` or ``image_dir``, whichever is set: ExampleGen's input."""
+        return self.csv_dir or self.image_dir
+
+    def class_folders(self) -> tuple[str, ...]:
+        """Images: the class folders' names, sorted (empty ones included); () for CSV."""
+        if self.image_dir is None:
+            return ()
+        return tuple(
+            sorted(p.name for p in self.image_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+        )
+
+    def input_bytes(self) -> int:
+        """Total size of the files ExampleGen reads (CSV files, or class folders' files)."""
+        if self.csv_dir is not None:
+            return sum(p.stat().st_size for p in self.csv_dir.glob("*.csv"))
+        return sum(p.stat().st_size for p in self.image_dir.glob(image_keys.FILE_PATTERN))
 
     def header(self) -> tuple[str, ...]:
-        """Column names of the first CSV file, read with a CSV parser (quotes, BOM)."""
+        """Column names of the first CSV file, read with a CSV parser (quotes, BOM); for
+        images, the keys of ImageExampleGen's examples (``image_error`` aside)."""
+        if self.csv_dir is None:
+            return image_keys.example_keys()[:-1]
         first = min(p for p in self.csv_dir.iterdir() if p.suffix == ".csv")
         with first.open(newline="", encoding="utf-8-sig", errors="replace") as f:
             return tuple(name.strip() for name in next(csv.reader(f), []))
@@ -473,7 +546,9 @@ class PipelineConfig:
             )
         if self.tflite.micro:
             _check_micro(self.spec)
-        _check_columns(self.spec, self.data.header())
+        _check_columns(
+            self.spec, self.data.header(), "the CSV" if self.data.csv_dir else "the image examples"
+        )
         if self.validation.schema_path:
             _check_schema(self.spec, self.validation.schema_path)
 
@@ -526,16 +601,16 @@ def _check_micro(spec: FeatureSpec) -> None:
         )
 
 
-def _check_columns(spec: FeatureSpec, header: tuple[str, ...]) -> None:
+def _check_columns(spec: FeatureSpec, header: tuple[str, ...], where: str) -> None:
     columns = set(header)
     if spec.label.name not in columns:
         raise ValueError(
-            f"label.name: no column {spec.label.name!r} in the CSV (columns: {', '.join(header)})"
+            f"label.name: no column {spec.label.name!r} in {where} (columns: {', '.join(header)})"
         )
     for feature in spec.features:
         if feature.name not in columns:
             raise ValueError(
-                f"features.{feature.name}: no such column in the CSV (columns: {', '.join(header)})"
+                f"features.{feature.name}: no such column in {where} (columns: {', '.join(header)})"
             )
 
 

@@ -12,6 +12,7 @@ import components
 from components import custom_config as config_keys
 from components.csv_example_gen.component import CsvExampleGen
 from components.data_gate.component import DataGate
+from components.image_example_gen.component import ImageExampleGen
 from components.serving_pusher.component import ServingPusher
 from components.tflite_converter.component import TFLiteConverter
 from pipeline import baseline
@@ -27,6 +28,7 @@ _SHARED_CODE = ("features", "custom_config.py", "keras_mode.py")
 _TRANSFORM_CODE = (*_SHARED_CODE, "transform")
 _TRAINER_CODE = (*_SHARED_CODE, "trainer")
 _CSV_READER_CODE = ("csv_example_gen",)
+_IMAGE_READER_CODE = ("image_example_gen", "csv_example_gen/executor.py")
 
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"
@@ -58,12 +60,7 @@ def create_pipeline(
             Evaluator has no baseline. None: the local and Airflow DAG.
     """
     where = _locations(cfg, kubeflow)
-    example_gen = CsvExampleGen(
-        input_base=where.csv_dir,
-        output_config=_split_config(cfg),
-        missing_values=list(cfg.data.missing_values),
-        code_digest=code_digest(_CSV_READER_CODE),
-    )
+    example_gen = _example_gen(cfg, where.data_dir)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.validation.schema_path:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=where.schema_file)
@@ -90,6 +87,7 @@ def create_pipeline(
         label_key=cfg.spec.label.name,
         label_classes=json.dumps(list(cfg.spec.label.classes)),
         fail_on_anomalies=cfg.validation.on_anomalies == "fail",
+        **_image_rules(cfg),
     )
     transform.add_upstream_node(data_gate)
     nodes = [example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform]
@@ -188,7 +186,7 @@ class _Locations:
     """Where one variant of the pipeline reads and writes, as the strings TFX passes on."""
 
     pipeline_root: str
-    csv_dir: str
+    data_dir: str
     schema_file: str | None
     serving_root: str
     beam_args: list[str]
@@ -199,7 +197,7 @@ def _locations(cfg: PipelineConfig, kubeflow: KubeflowConfig | None) -> _Locatio
     if kubeflow is not None:
         return _Locations(
             pipeline_root=kubeflow.pipeline_root,
-            csv_dir=kubeflow.data_root,
+            data_dir=kubeflow.data_root,
             schema_file=kubeflow.schema_path if cfg.validation.schema_path else None,
             serving_root=kubeflow.serving_root,
             beam_args=list(kubeflow.beam_args),
@@ -208,7 +206,7 @@ def _locations(cfg: PipelineConfig, kubeflow: KubeflowConfig | None) -> _Locatio
     schema = cfg.validation.schema_path
     return _Locations(
         pipeline_root=str(cfg.pipeline_root),
-        csv_dir=str(cfg.data.csv_dir),
+        data_dir=str(cfg.data.data_dir),
         schema_file=str(schema) if schema else None,
         serving_root=str(cfg.serving_root),
         beam_args=beam_pipeline_args(cfg),
@@ -216,6 +214,30 @@ def _locations(cfg: PipelineConfig, kubeflow: KubeflowConfig | None) -> _Locatio
             str(cfg.metadata_path)
         ),
     )
+
+
+def _example_gen(cfg: PipelineConfig, data_dir: str):
+    """CsvExampleGen over ``data.csv_dir``, or ImageExampleGen when ``data.image_dir`` is set."""
+    if cfg.data.image_dir is not None:
+        return ImageExampleGen(
+            input_base=data_dir,
+            output_config=_split_config(cfg),
+            code_digest=code_digest(_IMAGE_READER_CODE),
+            image_formats=list(cfg.data.image_formats),
+        )
+    return CsvExampleGen(
+        input_base=data_dir,
+        output_config=_split_config(cfg),
+        missing_values=list(cfg.data.missing_values),
+        code_digest=code_digest(_CSV_READER_CODE),
+    )
+
+
+def _image_rules(cfg: PipelineConfig) -> dict:
+    """The DataGate's image rules: on for image data only."""
+    if cfg.data.image_dir is None:
+        return {}
+    return {"image_data": True, "max_class_share": cfg.data.max_class_share}
 
 
 def _baseline_resolver(trainer: tfx.components.Trainer, stock_strategy: bool) -> tfx.dsl.Resolver:
@@ -248,7 +270,7 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
     """DirectRunner args; ``auto`` runs small data in-process and large data on every core."""
     mode = cfg.beam.direct_running_mode
     if mode == "auto":
-        size_mb = sum(p.stat().st_size for p in cfg.data.csv_dir.glob("*.csv")) / 2**20
+        size_mb = cfg.data.input_bytes() / 2**20
         mode = "multi_processing" if size_mb > cfg.beam.multi_processing_above_mb else "in_memory"
     workers = cfg.beam.direct_num_workers if mode == "multi_processing" else 1
     return [

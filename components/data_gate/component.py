@@ -2,11 +2,12 @@
 
 import json
 
+from absl import logging
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
 from components.data_gate import anomalies as anomalies_lib
-from components.data_gate import data_rules
+from components.data_gate import data_rules, image_rules
 
 
 @tfx.dsl.components.component
@@ -17,6 +18,8 @@ def DataGate(
     label_key: tfx.dsl.components.Parameter[str],
     label_classes: tfx.dsl.components.Parameter[str],
     fail_on_anomalies: tfx.dsl.components.Parameter[bool] = True,
+    image_data: tfx.dsl.components.Parameter[bool] = False,
+    max_class_share: tfx.dsl.components.Parameter[float] = 1.0,
 ) -> None:
     """Raises DataRulesError or AnomaliesFoundError, each one line.
 
@@ -28,7 +31,11 @@ def DataGate(
         label_key: The label column.
         label_classes: JSON list of the label's classes; empty accepts any value
             (regression).
-        fail_on_anomalies: False lets schema anomalies through (the rules still apply).
+        fail_on_anomalies: False lets schema anomalies and image anomalies through, logged
+            (the data rules still apply).
+        image_data: The examples are ImageExampleGen's: also apply the image rules (files
+            it could not use, classes without images, class balance).
+        max_class_share: Image data: the largest fraction of the images one class may hold.
     """
     splits = artifact_utils.decode_split_names(statistics.split_names)
     data_rules.check_data_rules(
@@ -37,6 +44,16 @@ def DataGate(
         label_key,
         json.loads(label_classes),
     )
+    image_lines = []
+    if image_data:
+        image_lines = image_rules.image_anomalies(
+            image_rules.read_image_stats(statistics.uri, splits, label_key),
+            json.loads(label_classes),
+            max_class_share,
+        )
+        for line in image_lines:
+            logging.warning("Image data anomaly: %s", line)
     if fail_on_anomalies:
+        image_rules.check_no_image_anomalies(image_lines)
         splits = artifact_utils.decode_split_names(anomalies.split_names)
         anomalies_lib.check_no_anomalies(anomalies_lib.read_anomalies(anomalies.uri, splits))

@@ -429,3 +429,118 @@ def test_quoted_header_columns_are_found(tmp_path):
         "features": {"island": "categorical"},
     }
     assert load_config(write_yaml(tmp_path, raw)).spec.feature_names == ("island",)
+
+
+DIGITS_DIR = REPO / "data" / "digits"
+
+
+def image_raw(image_dir: Path = DIGITS_DIR, **data) -> dict:
+    """The shipped config pointed at a folder of class folders instead of the CSV.
+
+    Its one feature is the images' height: the config must not depend on the image
+    feature type to load image data.
+    """
+    raw = default_raw()
+    raw["data"] = {"image_dir": str(image_dir), **data}
+    raw.update(
+        label={"name": "label", "classes": [str(d) for d in range(10)]},
+        features={"height": "numeric"},
+        slices=[],
+    )
+    raw["validation"]["schema_path"] = None
+    return raw
+
+
+def test_image_dir_instead_of_csv_dir(tmp_path):
+    config = load_config(write_yaml(tmp_path, image_raw()))
+    data = config.data
+    assert data.image_dir == DIGITS_DIR and data.csv_dir is None
+    assert data.data_dir == DIGITS_DIR
+    assert data.max_class_share == 0.9
+    assert data.image_formats == ("png", "jpeg")
+    assert data.class_folders() == tuple(str(d) for d in range(10))
+    assert data.header() == ("image", "label", "height", "width", "channels", "format", "file_name")
+    assert data.input_bytes() == sum(p.stat().st_size for p in DIGITS_DIR.rglob("*.png"))
+
+
+def test_image_settings_are_read(tmp_path):
+    raw = image_raw(max_class_share=0.5, image_formats=["png", "gif", "bmp"])
+    data = load_config(write_yaml(tmp_path, raw)).data
+    assert data.max_class_share == 0.5 and data.image_formats == ("png", "gif", "bmp")
+
+
+def _image_dir_with(tmp_path: Path, *names: str) -> Path:
+    root = tmp_path / "images"
+    for name in names:
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"x")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda raw, tmp: raw["data"].update(csv_dir=str(CSV_DIR)),
+            "data.image_dir: set either csv_dir (a folder of CSV files) or image_dir (a folder "
+            "of class folders of images), not both",
+        ),
+        (
+            lambda raw, tmp: raw["data"].pop("image_dir"),
+            "data.csv_dir: set either csv_dir (a folder of CSV files) or image_dir (a folder "
+            "of class folders of images), not neither",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(image_dir=str(tmp / "nowhere")),
+            "data.image_dir: no such directory: {tmp}/nowhere",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(image_dir=str(_image_dir_with(tmp, ".git/"))),
+            "data.image_dir: no class folder in {tmp}/images (expected <class>/<image file>)",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(
+                image_dir=str(_image_dir_with(tmp, "0/a.png", "b.png", "README.md", ".hidden"))
+            ),
+            "data.image_dir: holds files outside class folders (ExampleGen reads only "
+            "<image_dir>/<class>/<file>): README.md, b.png",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(max_class_share=0),
+            "data.max_class_share: must be in (0, 1], got 0.0",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(max_class_share=1.5),
+            "data.max_class_share: must be in (0, 1], got 1.5",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(image_formats=["png", "tiff"]),
+            "data.image_formats: a list of distinct formats of png, jpeg, gif, bmp, "
+            "got [png, tiff]",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(image_formats=["png", "png"]),
+            "data.image_formats: a list of distinct formats of png, jpeg, gif, bmp, got [png, png]",
+        ),
+        (
+            lambda raw, tmp: raw["data"].update(image_formats=[]),
+            "data.image_formats: a list of distinct formats of png, jpeg, gif, bmp, got []",
+        ),
+        (
+            lambda raw, tmp: raw["label"].update(name="digit"),
+            "label.name: no column 'digit' in the image examples (columns: image, label, "
+            "height, width, channels, format, file_name)",
+        ),
+    ],
+)
+def test_bad_image_data_config_is_one_line_naming_the_key(tmp_path, edit, message):
+    raw = image_raw()
+    edit(raw, tmp_path)
+    path = write_yaml(tmp_path, raw)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}: {message.format(tmp=tmp_path)}"

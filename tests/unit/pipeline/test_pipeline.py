@@ -133,3 +133,48 @@ def test_code_digest_tracks_the_named_code():
     assert code_digest(("features",)) == code_digest(("features",))
     assert code_digest(("features",)) != code_digest(("features", "transform"))
     assert code_digest(("features",)) != code_digest(("custom_config.py",))
+
+
+@pytest.fixture(scope="module")
+def image_cfg(tmp_path_factory):
+    """The shipped config on the shipped digits (image_dir), with their image settings."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "configs" / "penguins.yaml").read_text())
+    raw["data"] = {"image_dir": str(REPO / "data" / "digits"), "image_formats": ["png", "gif"]}
+    raw.update(
+        label={"name": "label", "classes": [str(d) for d in range(10)]},
+        features={"height": "numeric"},
+        slices=[],
+    )
+    raw["validation"]["schema_path"] = None
+    path = tmp_path_factory.mktemp("c") / "digits.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return load_config(path, work_dir=tmp_path_factory.mktemp("w"))
+
+
+def test_image_dir_picks_the_image_example_gen(image_cfg):
+    from components.csv_example_gen.executor import custom_settings
+
+    pipeline = create_pipeline(image_cfg)
+    graph = edges(pipeline)
+    assert graph["StatisticsGen"] == {"ImageExampleGen"}
+    assert "CsvExampleGen" not in graph
+    example_gen = next(c for c in pipeline.components if c.id == "ImageExampleGen")
+    assert example_gen.exec_properties["input_base"] == str(REPO / "data" / "digits")
+    settings = custom_settings(example_gen.exec_properties)
+    assert settings["image_formats"] == ["png", "gif"]
+    assert settings["code_digest"] == code_digest(
+        ("image_example_gen", "csv_example_gen/executor.py")
+    )
+    output_config = json.loads(example_gen.exec_properties["output_config"])
+    assert output_config["split_config"]["partition_feature_name"] == "file_name"
+    assert "--direct_running_mode=in_memory" in pipeline.beam_pipeline_args
+
+
+def test_image_data_turns_on_the_gate_s_image_rules(image_cfg):
+    gate = next(c for c in create_pipeline(image_cfg).components if c.id == "DataGate")
+    assert gate.exec_properties["image_data"] is True
+    assert gate.exec_properties["max_class_share"] == 0.9
+    assert gate.exec_properties["label_key"] == "label"
+    assert json.loads(gate.exec_properties["label_classes"]) == [str(d) for d in range(10)]
