@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import time
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -48,6 +49,8 @@ def run_fn(fn_args) -> None:
             hparams, spec, data.vocabulary_sizes(tf_transform_output, spec), label_mean_std
         )
 
+    timer = EpochTimer()
+
     def fit(first_epoch: int, last_epoch: int) -> dict:
         return model.fit(
             train,
@@ -56,7 +59,7 @@ def run_fn(fn_args) -> None:
             epochs=last_epoch,
             validation_data=dataset(fn_args.eval_files),
             validation_steps=eval_steps,
-            callbacks=training_callbacks(hparams, fn_args.model_run_dir),
+            callbacks=[*training_callbacks(hparams, fn_args.model_run_dir), timer],
             verbose=2,
         ).history
 
@@ -74,8 +77,26 @@ def run_fn(fn_args) -> None:
         tuned = fit(done, done + hparams.fine_tune_epochs)
         history = {key: values + tuned.get(key, []) for key, values in history.items()}
     set_precision_policy(False)
-    _write_history(history, hparams, steps, fn_args.model_run_dir)
+    _write_history(
+        {**history, "epoch_seconds": timer.seconds}, hparams, steps, fn_args.model_run_dir
+    )
     export.export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
+
+
+class EpochTimer(tf.keras.callbacks.Callback):
+    """Wall seconds of each epoch, validation included (``history.json``'s
+    ``epoch_seconds``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.seconds.append(round(time.perf_counter() - self._start, 4))
 
 
 def set_precision_policy(mixed: bool) -> None:

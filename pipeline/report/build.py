@@ -22,7 +22,8 @@ from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
 from pipeline.report import data_sections as sections
-from pipeline.report import deployment, evaluation, formatting, headline, misclassified, queries
+from pipeline.report import deployment, evaluation, formatting, headline, queries
+from pipeline.report import misclassified as image_errors
 from pipeline.report.queries import first
 
 REPORT_FILE = "report.html"
@@ -92,7 +93,7 @@ class ModelSection:
     decision: str
     baseline: queries.ArtifactRef | None
     tensorboard_dir: str | None
-    misclassified: misclassified.MisclassifiedGrid | None = None
+    misclassified: image_errors.MisclassifiedGrid | None = None
 
 
 def build_report(cfg: PipelineConfig, run_id: str | None = None) -> Path:
@@ -303,7 +304,7 @@ def _model_section(
 
 def _misclassified(
     store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str, model_uri: str
-) -> misclassified.MisclassifiedGrid | None:
+) -> image_errors.MisclassifiedGrid | None:
     """The grid of misclassified test images, for an image classifier whose test split
     was scored."""
     examples = first(
@@ -311,7 +312,7 @@ def _misclassified(
     )
     if examples is None:
         return None
-    return misclassified.misclassified_images(cfg.spec, model_uri, examples.uri, ids.TEST_SPLIT)
+    return image_errors.misclassified_images(cfg.spec, model_uri, examples.uri, ids.TEST_SPLIT)
 
 
 def blessing_decision(blessed: bool | None, result: evaluation.Evaluation | None) -> str:
