@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -284,6 +285,9 @@ def _serve(cfg, host: str, port: int) -> int:
 
 
 def _predict(cfg, image_file: Path, top: int) -> int:
+    # The answer, or one line, on screen: no TensorFlow C++ logs, no google-api-core notice.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", "You are using a non-supported Python", FutureWarning)
     from serving.predict_image import PredictError, predict_image
 
     images = cfg.spec.of_type("image")

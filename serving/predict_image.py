@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components.features import image
 from components.serving_pusher import pusher
 from components.trainer import export
 
@@ -49,6 +50,9 @@ def predict_image(
     import tensorflow as tf
 
     data = image_file.read_bytes()
+    kind = image.image_format(data)
+    if kind is None:
+        raise PredictError(f"{image_file}: not an image (no PNG, JPEG, GIF or BMP signature)")
     versions = pusher.served_versions(model_base_path) if model_base_path.is_dir() else []
     if not versions:
         raise PredictError(f"nothing served in {model_base_path}; run the pipeline first")
@@ -58,9 +62,8 @@ def predict_image(
     ]
     try:
         outputs = serve(**{feature_name: tf.constant([data])})
-    except tf.errors.InvalidArgumentError as err:
-        reason = err.message.splitlines()[0] if err.message else "cannot decode"
-        raise PredictError(f"{image_file}: not an image the model can read ({reason})") from None
+    except tf.errors.InvalidArgumentError:
+        raise PredictError(f"{image_file}: a {kind.upper()} file that does not decode") from None
     probabilities = outputs[export.PROBABILITIES].numpy()[0]
     order = np.argsort(-probabilities)
     return ImagePrediction(version, tuple((classes[i], float(probabilities[i])) for i in order))

@@ -172,8 +172,9 @@ def test_predict_command_prints_the_class_and_probability(digits_run):
         timeout=300,
     )
     assert bad.returncode == 1
-    assert bad.stderr.startswith(f"predict: {REPO / 'README.md'}: not an image")
-    assert len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"predict: {REPO / 'README.md'}: not an image (no PNG, JPEG, GIF or BMP signature)"
+    ]
 
 
 def test_report_shows_misclassified_test_images_inline(digits_run):
