@@ -544,3 +544,14 @@ def test_bad_image_data_config_is_one_line_naming_the_key(tmp_path, edit, messag
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert str(raised.value) == f"{path}: {message.format(tmp=tmp_path)}"
+
+
+def test_the_digits_schema_holds_the_image_examples_keys(tmp_path):
+    raw = image_raw()
+    raw["validation"]["schema_path"] = str(REPO / "schemas" / "digits" / "schema.pbtxt")
+    raw["features"] = {name: "numeric" for name in ("height", "width", "channels")}
+    config = load_config(write_yaml(tmp_path, raw))
+    schema = text_format.Parse(config.validation.schema_path.read_text(), schema_pb2.Schema())
+    assert [f.name for f in schema.feature] == list(config.data.header())
+    (labels,) = [d.value for d in schema.string_domain if d.name == "label"]
+    assert tuple(labels) == config.data.class_folders() == config.spec.label.classes
