@@ -247,8 +247,8 @@ def test_binary_report_labels_by_class_name_and_gates_on_the_configs_accuracy(bi
 # ------------------------------------------------------------------------------ no datasets
 
 
-# Column names that are also the report's own words.
-GENERIC = {"label", "text"}
+# Column names that are also the report's own words (and feature type names).
+GENERIC = {"label", "text", "image", "digits"}
 
 
 def _dataset_words() -> set[str]:
