@@ -263,6 +263,7 @@ def _kubeflow(cfg, output: Path, submit: bool, host: str | None) -> int:
 
 def _serve(cfg, host: str, port: int) -> int:
     from pipeline import os_errors
+    from serving.request_log import LogOptions
     from serving.server import run_server
 
     os_errors.check_directory(cfg.serving_root)
@@ -270,8 +271,19 @@ def _serve(cfg, host: str, port: int) -> int:
         print(f"nothing to serve: {cfg.serving_root} does not exist; run the pipeline first")
         return EXIT_RUN_FAILED
     os_errors.check_listable(cfg.serving_root)  # before the server starts, not in its logs
+    monitoring = cfg.monitoring
+    log_options = LogOptions(
+        root=cfg.serving_logs_dir,
+        sample_rate=monitoring.sample_rate,
+        max_file_bytes=monitoring.max_log_file_bytes,
+        queue_size=monitoring.log_queue_size,
+    )
     print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.model_name}")
-    run_server(cfg.serving_root, host=host, port=port)
+    print(
+        f"metrics at http://{host}:{port}/monitoring/prometheus/metrics; logging "
+        f"{monitoring.sample_rate:.0%} of requests under {cfg.serving_logs_dir}"
+    )
+    run_server(cfg.serving_root, host=host, port=port, log_options=log_options)
     return EXIT_OK
 
 

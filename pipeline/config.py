@@ -424,6 +424,72 @@ class AirflowConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistanceThresholds:
+    """Largest per-feature distances that raise no alert.
+
+    Attributes:
+        categorical: L-infinity distance between category frequency vectors (0 to 1).
+        numeric: Jensen-Shannon divergence of the numeric histograms (0 to 1).
+    """
+
+    categorical: float = 0.1
+    numeric: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("categorical", "numeric"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitoringConfig:
+    """What ``runner.py serve`` records and what ``runner.py monitor`` alerts on.
+
+    Attributes:
+        sample_rate: Share of inference requests logged with their inputs and outputs
+            (0 logs none, 1 every one), under ``<work dir>/serving_logs/<model>/``.
+        max_log_file_bytes: A log file is closed and a new one started past this size.
+        log_queue_size: Records waiting for the log writer; more are dropped (and counted),
+            never waited for.
+        window: Logged requests ``monitor`` looks at by default (the newest); the drift
+            baseline is the same number just before them.
+        skew: Thresholds between the live inputs and the training split.
+        drift: Thresholds between the live window and the window before it.
+        max_error_rate: Share of logged requests answered with an error that alerts.
+        max_accuracy_drop: Classification: online accuracy may trail the test split's by
+            this much (absolute) before it alerts.
+        max_error_increase: Regression: online MAE may exceed the test split's by this
+            fraction of it before it alerts.
+        min_labelled: Labelled requests needed before the online figure can alert.
+    """
+
+    sample_rate: float = 1.0
+    max_log_file_bytes: int = 16_000_000
+    log_queue_size: int = 10_000
+    window: int = 1000
+    skew: DistanceThresholds = DistanceThresholds()
+    drift: DistanceThresholds = DistanceThresholds()
+    max_error_rate: float = 0.05
+    max_accuracy_drop: float = 0.05
+    max_error_increase: float = 0.25
+    min_labelled: int = 30
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sample_rate <= 1:
+            raise ValueError(f"sample_rate: must be in [0, 1], got {self.sample_rate}")
+        if self.max_log_file_bytes < 1024:
+            raise ValueError(f"max_log_file_bytes: must be >= 1024, got {self.max_log_file_bytes}")
+        for name in ("log_queue_size", "window", "min_labelled"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("max_error_rate", "max_accuracy_drop"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
+        if not self.max_error_increase >= 0:
+            raise ValueError(f"max_error_increase: must be >= 0, got {self.max_error_increase}")
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """The whole pipeline, as one frozen value.
 
@@ -448,6 +514,7 @@ class PipelineConfig:
     beam: BeamConfig = BeamConfig()
     kubeflow: KubeflowConfig | None = None
     airflow: AirflowConfig = AirflowConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -493,6 +560,16 @@ class PipelineConfig:
     @property
     def runs_dir(self) -> Path:
         return self.work_dir / "runs"
+
+    @property
+    def serving_logs_dir(self) -> Path:
+        """Request logs and feedback of the served models, one directory per model."""
+        return self.work_dir / "serving_logs"
+
+    @property
+    def monitor_dir(self) -> Path:
+        """Where ``runner.py monitor`` writes ``monitor.html`` and ``monitor.json``."""
+        return self.work_dir / "monitor" / self.model_name
 
     def digest(self) -> str:
         """Short, stable digest of every setting (paths included)."""
