@@ -7,7 +7,8 @@ features under their own names (a missing value is an absent feature, as in the 
 ExampleGen's examples) and, under names starting with ``__``:
 
 - ``__request_id`` (bytes), ``__instance`` (int64: the instance's position in the request),
-- ``__time`` (float: Unix seconds when the request arrived), ``__latency_ms`` (float),
+- ``__time_micros`` (int64: Unix microseconds when the request arrived; a float32 would
+  round it to minutes), ``__latency_ms`` (float),
 - ``__model_version`` (int64, -1 when no version was reached), ``__verb`` (bytes),
   ``__status`` (int64: the HTTP status code),
 - ``__output/<name>`` (the output's values for the instance, flattened).
@@ -37,7 +38,7 @@ from serving.metrics import ServingMetrics
 
 REQUEST_ID = "__request_id"
 INSTANCE = "__instance"
-TIME = "__time"
+TIME = "__time_micros"
 LATENCY_MS = "__latency_ms"
 MODEL_VERSION = "__model_version"
 VERB = "__verb"
@@ -233,7 +234,7 @@ def to_examples(request: LoggedRequest) -> list[bytes]:
         feature = example.features.feature
         feature[REQUEST_ID].bytes_list.value.append(request.request_id.encode())
         feature[INSTANCE].int64_list.value.append(index)
-        feature[TIME].float_list.value.append(request.time)
+        feature[TIME].int64_list.value.append(round(request.time * 1e6))
         feature[LATENCY_MS].float_list.value.append(request.latency_ms)
         version = -1 if request.version is None else request.version
         feature[MODEL_VERSION].int64_list.value.append(version)

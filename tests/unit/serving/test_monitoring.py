@@ -45,7 +45,8 @@ def predict(client: Client, rows, headers=None):
 def logged(directory: Path) -> list[tf.train.Example]:
     files = sorted(directory.glob(request_log.FILE_PATTERN))
     return [
-        tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset([str(f) for f in files])
+        tf.train.Example.FromString(r.numpy())
+        for r in tf.data.TFRecordDataset([str(f) for f in files])
     ]
 
 
@@ -73,7 +74,11 @@ class HttpClient(Client):
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
-            return response.status, response.read().decode(), {k.lower(): v for k, v in response.getheaders()}
+            return (
+                response.status,
+                response.read().decode(),
+                {k.lower(): v for k, v in response.getheaders()},
+            )
         finally:
             connection.close()
 
@@ -188,8 +193,10 @@ def test_a_logging_failure_never_fails_a_request(serving_root, tmp_path):
         for _ in range(5):
             assert predict(client, INSTANCES[:1])[0] == 200
         wait_for(
-            lambda: metric(scrape(client), "serving_log_records_dropped_total", reason="write_error")
-            == 5
+            lambda: (
+                metric(scrape(client), "serving_log_records_dropped_total", reason="write_error")
+                == 5
+            )
         )
         assert metric(scrape(client), "serving_log_records_total") == 0
 
