@@ -116,7 +116,7 @@ class RequestLogger:
         except queue.Full:
             self._dropped(request.model, "queue_full")
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 300.0) -> None:
         """Writes what is queued, then closes the files (the server's shutdown)."""
         if self._thread is None:
             return

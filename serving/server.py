@@ -494,6 +494,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     max_instances: int = 1000,
     log_options: LogOptions | None = None,
+    metrics_enabled: bool = True,
 ) -> FastAPI:
     """The REST app serving every model under ``serving_root`` (see the module docstring).
 
@@ -509,12 +510,13 @@ def create_app(
         max_body_bytes: Larger request bodies get 413.
         max_instances: Requests with more instances (or examples) get 413.
         log_options: Request log and feedback settings; None logs nothing.
+        metrics_enabled: False serves no metrics and counts nothing (to measure their cost).
 
     Returns:
         A FastAPI app; run it with uvicorn (``run_server``).
     """
     repository = ModelRepository(serving_root)
-    metrics = ServingMetrics()
+    metrics = ServingMetrics() if metrics_enabled else None
     logger = RequestLogger(log_options, metrics) if log_options else None
     feedback = FeedbackStore(log_options.root) if log_options else None
 
@@ -552,7 +554,8 @@ def create_app(
             raise
         finally:
             seconds = time.perf_counter() - started
-            metrics.observe(name, seen["version"], verb, status, seconds, seen.get("outputs"))
+            if metrics is not None:
+                metrics.observe(name, seen["version"], verb, status, seconds, seen.get("outputs"))
             if logger is not None and logger.sampled():
                 logger.submit(
                     LoggedRequest(
@@ -581,9 +584,11 @@ def create_app(
         count = await run_in_threadpool(feedback.add, name, labels)
         return JSONResponse({"labels_recorded": count})
 
-    @app.get(METRICS_PATH)
-    async def prometheus_metrics() -> Response:
-        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+    if metrics is not None:
+
+        @app.get(METRICS_PATH)
+        async def prometheus_metrics() -> Response:
+            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     def metadata(name: str, version: int | None) -> dict:
         servable = repository.servable(name, version)
