@@ -31,6 +31,7 @@ _AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
 _SPEC_KEYS = ("task", "label", "features", "slices")
 _OPTION_ERROR = re.compile(r"^\w+: ")
 # What spreadsheets, R, pandas and databases write for "no value".
+SPAN_SPEC = "{SPAN}"  # TFX ExampleGen's span placeholder
 DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "#N/A", "NaN", "nan", "null", "NULL", "None")
 
 
@@ -80,16 +81,34 @@ class DataConfig:
             and the Evaluator does not bless a model scored on fewer eval examples.
         missing_values: CSV fields (compared with surrounding spaces removed) that mean
             "no value"; every other field is a value.
+        input_pattern: Spans: CSV files under ``csv_dir`` matching this glob, whose
+            ``{SPAN}`` is the span number (``span-{SPAN}/*.csv``), as TFX's ExampleGen reads
+            them; null reads every CSV file directly in ``csv_dir``.
+        num_spans: With ``input_pattern``, the pipeline reads the latest this many spans
+            (a span missing in that range is skipped).
     """
 
     csv_dir: Path
     splits: SplitBuckets = SplitBuckets()
     min_examples: MinExamples = MinExamples()
     missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
+    input_pattern: str | None = None
+    num_spans: int = 1
 
     def __post_init__(self) -> None:
         if not self.csv_dir.is_dir():
             raise ValueError(f"csv_dir: no such directory: {self.csv_dir}")
+        if self.num_spans < 1:
+            raise ValueError(f"num_spans: must be >= 1, got {self.num_spans}")
+        if self.input_pattern is not None:
+            if self.input_pattern.count(SPAN_SPEC) != 1 or self.input_pattern.startswith("/"):
+                raise ValueError(
+                    f"input_pattern: a glob relative to csv_dir with one {SPAN_SPEC}, such as "
+                    f"span-{SPAN_SPEC}/*.csv; got {self.input_pattern!r}"
+                )
+            if not self.span_files():
+                raise ValueError(f"input_pattern: no CSV file matches {self.input_pattern!r}")
+            return
         files = [p for p in self.csv_dir.iterdir() if not p.name.startswith(".")]
         if not any(p.suffix == ".csv" for p in files):
             raise ValueError(f"csv_dir: no .csv file in {self.csv_dir}")
@@ -104,9 +123,30 @@ class DataConfig:
                 f"missing_values: tokens are compared without surrounding spaces, got {odd[0]!r}"
             )
 
+    def span_files(self) -> dict[int, list[Path]]:
+        """Span number -> its CSV files, for ``input_pattern`` ({} without one)."""
+        if self.input_pattern is None:
+            return {}
+        head, tail = self.input_pattern.split(SPAN_SPEC)
+        number = re.compile(re.escape(head).replace(r"\*", "[^/]*") + r"([0-9]+)")
+        found: dict[int, list[Path]] = {}
+        for path in self.csv_dir.glob(self.input_pattern.replace(SPAN_SPEC, "*")):
+            match = number.match(path.relative_to(self.csv_dir).as_posix())
+            if match and path.is_file():
+                found.setdefault(int(match[1]), []).append(path)
+        return {span: sorted(paths) for span, paths in sorted(found.items())}
+
+    def csv_files(self) -> list[Path]:
+        """The CSV files a run reads: those of the latest ``num_spans`` spans, or all."""
+        spans = self.span_files()
+        if spans:
+            latest = max(spans)
+            return [p for s, paths in spans.items() if s > latest - self.num_spans for p in paths]
+        return sorted(p for p in self.csv_dir.iterdir() if p.suffix == ".csv")
+
     def header(self) -> tuple[str, ...]:
         """Column names of the first CSV file, read with a CSV parser (quotes, BOM)."""
-        first = min(p for p in self.csv_dir.iterdir() if p.suffix == ".csv")
+        first = self.csv_files()[0]
         with first.open(newline="", encoding="utf-8-sig", errors="replace") as f:
             return tuple(name.strip() for name in next(csv.reader(f), []))
 

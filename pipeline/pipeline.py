@@ -63,6 +63,8 @@ def create_pipeline(
         output_config=_split_config(cfg),
         missing_values=list(cfg.data.missing_values),
         code_digest=code_digest(_CSV_READER_CODE),
+        input_pattern=cfg.data.input_pattern,
+        num_spans=cfg.data.num_spans,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.validation.schema_path:
@@ -248,7 +250,7 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
     """DirectRunner args; ``auto`` runs small data in-process and large data on every core."""
     mode = cfg.beam.direct_running_mode
     if mode == "auto":
-        size_mb = sum(p.stat().st_size for p in cfg.data.csv_dir.glob("*.csv")) / 2**20
+        size_mb = sum(p.stat().st_size for p in cfg.data.csv_files()) / 2**20
         mode = "multi_processing" if size_mb > cfg.beam.multi_processing_above_mb else "in_memory"
     workers = cfg.beam.direct_num_workers if mode == "multi_processing" else 1
     return [
