@@ -219,6 +219,11 @@ def alerts_of(result: MonitorResult, settings: Settings, regression: bool) -> li
     return alerts
 
 
+def retrain_needed(result: MonitorResult) -> bool:
+    """Whether the inputs moved (a skew or drift alert): new data may fix that."""
+    return any(a.startswith(("skew:", "drift:")) for a in result.alerts)
+
+
 def format_summary(result: MonitorResult, html_path: str | None = None) -> str:
     """The one-screen summary ``runner.py monitor`` prints."""
     t, o = result.traffic, result.online

@@ -433,6 +433,9 @@ class AirflowConfig:
         retries: Retries of a failed task.
         retry_delay_minutes: Wait before each retry.
         max_active_runs: Runs at once; 1 keeps runs from racing on one SQLite ML Metadata.
+        monitor_schedule: Adds the ``<name>_monitor`` DAG on this cron or preset: it runs
+            ``runner.py monitor``'s pass and triggers the pipeline's DAG when skew or drift
+            fires; null (default): no monitor DAG.
     """
 
     schedule: str | None = "@daily"
@@ -440,15 +443,18 @@ class AirflowConfig:
     retries: int = 1
     retry_delay_minutes: int = 5
     max_active_runs: int = 1
+    monitor_schedule: str | None = None
 
     def __post_init__(self) -> None:
-        if self.schedule is not None and not (
-            self.schedule in _AIRFLOW_PRESETS or len(self.schedule.split()) == _AIRFLOW_CRON_FIELDS
-        ):
-            raise ValueError(
-                f"schedule: needs a five-field cron or one of {', '.join(_AIRFLOW_PRESETS)}, "
-                f"got {self.schedule!r}"
-            )
+        for name in ("schedule", "monitor_schedule"):
+            value = getattr(self, name)
+            if value is not None and not (
+                value in _AIRFLOW_PRESETS or len(value.split()) == _AIRFLOW_CRON_FIELDS
+            ):
+                raise ValueError(
+                    f"{name}: needs a five-field cron or one of {', '.join(_AIRFLOW_PRESETS)}, "
+                    f"got {value!r}"
+                )
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.start_date):
             raise ValueError(f"start_date: needs YYYY-MM-DD, got {self.start_date!r}")
         try:

@@ -158,5 +158,9 @@ def test_the_monitoring_section_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(config(tmp_path, "monitoring:\n  skew: {ordinal: 0.2}\n"))
     with pytest.raises(ConfigError, match="monitoring.sample_rate"):
         load_config(config(tmp_path, "monitoring:\n  sample_rate: 2\n"))
+    path = config(tmp_path)
+    path.write_text(path.read_text().replace("monitor_schedule: null", "monitor_schedule: hourly"))
+    with pytest.raises(ConfigError, match="airflow.monitor_schedule: needs a five-field cron"):
+        load_config(path)
     loaded = load_config(config(tmp_path, "monitoring:\n  drift: {numeric: 0.3}\n  window: 50\n"))
     assert loaded.monitoring.drift.numeric == 0.3 and loaded.monitoring.window == 50

@@ -18,7 +18,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from monitoring import logs as logs_lib
 from monitoring.distances import Thresholds
-from monitoring.monitor import Settings, format_summary, monitor
+from monitoring.monitor import Settings, format_summary, monitor, retrain_needed
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
 from test_server import Client, running, save_tiny_model  # noqa: E402
@@ -135,6 +135,7 @@ def test_traffic_from_the_training_distribution_raises_no_drift(traffic, schema,
     assert max(d.value for d in result.skew) < 0.1, [(d.feature, d.value) for d in result.skew]
     assert result.anomalies == ()
     assert not any(a.startswith(("drift", "skew")) for a in result.alerts)
+    assert not retrain_needed(result)
 
 
 def test_shifted_traffic_raises_drift_and_skew_on_the_shifted_features(
@@ -151,6 +152,7 @@ def test_shifted_traffic_raises_drift_and_skew_on_the_shifted_features(
     assert drift["island"].measure == "L-infinity"
     assert drift["body_mass_g"].measure == "Jensen-Shannon"
     assert any(a.startswith("drift: body_mass_g") for a in result.alerts)
+    assert retrain_needed(result)
 
 
 def test_feedback_gives_the_online_accuracy_of_the_labelled_requests(
