@@ -408,15 +408,16 @@ def _monitor(
     cfg, since: str | None, window: int | None, labels: Path | None, export_span: Path | None
 ) -> int:
     from monitoring.logs import MonitorError, parse_duration
-    from monitoring.monitor import format_summary
-    from pipeline.monitor import run_monitor
     from serving.feedback import FeedbackError
 
     log_path = cfg.monitor_dir / "monitor.log"
     try:
         seconds = parse_duration(since) if since is not None else None
         cfg.monitor_dir.mkdir(parents=True, exist_ok=True)
-        with _logging_to(log_path, verbose=False):
+        with _logging_to(log_path, verbose=False):  # TensorFlow's and TFDV's logs go there
+            from monitoring.monitor import format_summary
+            from pipeline.monitor import run_monitor
+
             outcome = run_monitor(cfg, window, seconds, labels, export_span)
     except (MonitorError, FeedbackError) as err:
         print(f"monitor: {err}", file=sys.stderr)

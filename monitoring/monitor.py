@@ -236,8 +236,11 @@ def format_summary(result: MonitorResult, html_path: str | None = None) -> str:
         f"latency    p50 {t.p50_ms:.1f} ms  p99 {t.p99_ms:.1f} ms",
         f"errors     {t.errors} ({t.error_rate:.1%})",
     ]
-    online = "no labelled requests" if o.value is None else f"{o.value:.4g} on {o.labelled}"
-    test = "n/a" if o.test_value is None else f"{o.test_value:.4g}"
+    shown = "{:.3f}" if o.metric == "accuracy" else "{:.4g}"
+    online = (
+        "no labelled requests" if o.value is None else f"{shown.format(o.value)} on {o.labelled}"
+    )
+    test = "n/a" if o.test_value is None else shown.format(o.test_value)
     lines.append(f"{o.metric:<10} online {online}; test split {test}")
     for title, rows in (("skew", result.skew), ("drift", result.drift)):
         worst = max(rows, key=lambda d: d.value - d.threshold, default=None)

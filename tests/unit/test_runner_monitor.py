@@ -120,7 +120,7 @@ def test_monitor_exits_6_on_drift_and_0_without(tmp_path, data):
     assert alert.returncode == 6, alert.stderr
     assert "attached 50 labels" in alert.stdout
     assert "ALERTS" in alert.stdout and "drift: body_mass_g" in alert.stdout
-    assert "online 1 on 50" in alert.stdout
+    assert "online 1.000 on 50" in alert.stdout
     summary = json.loads((work / "monitor" / "penguins" / "monitor.json").read_text())
     drift = {d["feature"]: d["value"] for d in summary["drift"]}
     assert drift["body_mass_g"] > 0.1 and drift["island"] > 0.1
