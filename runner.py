@@ -8,6 +8,7 @@ python runner.py init --data DIR --label COLUMN [--task classification|regressio
 python runner.py report [--run latest|RUN_ID] [--open]
 python runner.py runs
 python runner.py lineage [--version N | --model-uri URI]
+python runner.py monitor [--since DURATION | --window N] [--labels FILE] [--export-span DIR]
 """
 
 import argparse
@@ -39,6 +40,8 @@ REQUIRED_MODULES = ("yaml", "tensorflow", "tfx", "tensorflow_model_analysis")
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_CONFIG, EXIT_NO_ENVIRONMENT = 0, 1, 2, 3
 # A file or directory the command needs cannot be used; another run holds the work dir.
 EXIT_FILESYSTEM, EXIT_WORK_DIR_BUSY = 4, 5
+# runner.py monitor: an alert fired (skew, drift, schema, errors or online quality).
+EXIT_ALERT = 6
 
 SETUP_HINT = """\
 runner.py: this Python ({version}, {executable}) lacks the pipeline's dependencies ({missing}).
@@ -121,12 +124,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     target = lineage.add_mutually_exclusive_group()
     target.add_argument("--version", type=int, help="pushed version (default: the latest push)")
     target.add_argument("--model-uri", help="a pushed version's directory or a Trainer model URI")
+    monitor = commands.add_parser(
+        "monitor", help="served model's logged inputs vs training data; exit 6 on an alert"
+    )
+    _add_common_options(monitor)
+    span = monitor.add_mutually_exclusive_group()
+    span.add_argument("--since", metavar="DURATION", help="requests of the last 30m, 2h, 1d...")
+    span.add_argument(
+        "--window", type=int, metavar="N", help="the newest N requests (default monitoring.window)"
+    )
+    monitor.add_argument(
+        "--labels", type=Path, metavar="FILE", help="CSV of request_id,label[,instance] to attach"
+    )
+    monitor.add_argument(
+        "--export-span",
+        type=Path,
+        metavar="DIR",
+        help="write the window's labelled requests to DIR as a CSV span",
+    )
     args = parser.parse_args(argv)
     if args.command is None and not (args.local or args.kubeflow):
         parser.error(
             "choose --local, --kubeflow, or a command: "
-            "init, serve, predict, rollback, versions, report, runs, lineage"
+            "init, serve, predict, rollback, versions, report, runs, lineage, monitor"
         )
+    if args.command == "monitor" and args.window is not None and args.window < 1:
+        parser.error("--window must be >= 1")
     if args.command is not None and (args.local or args.kubeflow):
         mode = "--local" if args.local else "--kubeflow"
         parser.error(f"{mode} runs the pipeline; it does not combine with {args.command}")
@@ -199,6 +222,8 @@ def _dispatch(cfg, args: argparse.Namespace) -> int:
         return _runs(cfg)
     if args.command == "lineage":
         return _lineage(cfg, args.version, args.model_uri)
+    if args.command == "monitor":
+        return _monitor(cfg, args.since, args.window, args.labels, args.export_span)
     if args.kubeflow:
         host = args.kfp_host or os.environ.get(KFP_HOST_ENV)
         return _kubeflow(cfg, args.output, submit=args.submit, host=host)
@@ -272,6 +297,7 @@ def _kubeflow(cfg, output: Path, submit: bool, host: str | None) -> int:
 
 def _serve(cfg, host: str, port: int) -> int:
     from pipeline import os_errors
+    from serving.request_log import LogOptions
     from serving.server import run_server
 
     os_errors.check_directory(cfg.serving_root)
@@ -279,8 +305,19 @@ def _serve(cfg, host: str, port: int) -> int:
         print(f"nothing to serve: {cfg.serving_root} does not exist; run the pipeline first")
         return EXIT_RUN_FAILED
     os_errors.check_listable(cfg.serving_root)  # before the server starts, not in its logs
+    monitoring = cfg.monitoring
+    log_options = LogOptions(
+        root=cfg.serving_logs_dir,
+        sample_rate=monitoring.sample_rate,
+        max_file_bytes=monitoring.max_log_file_bytes,
+        queue_size=monitoring.log_queue_size,
+    )
     print(f"serving {cfg.serving_root} on http://{host}:{port}/v1/models/{cfg.model_name}")
-    run_server(cfg.serving_root, host=host, port=port)
+    print(
+        f"metrics at http://{host}:{port}/monitoring/prometheus/metrics; logging "
+        f"{monitoring.sample_rate:.0%} of requests under {cfg.serving_logs_dir}"
+    )
+    run_server(cfg.serving_root, host=host, port=port, log_options=log_options)
     return EXIT_OK
 
 
@@ -401,6 +438,32 @@ def _lineage(cfg, version: int | None, model_uri: str | None) -> int:
         return EXIT_RUN_FAILED
     print(format_lineage(found))
     return EXIT_OK
+
+
+def _monitor(
+    cfg, since: str | None, window: int | None, labels: Path | None, export_span: Path | None
+) -> int:
+    from monitoring.logs import MonitorError, parse_duration
+    from serving.feedback import FeedbackError
+
+    log_path = cfg.monitor_dir / "monitor.log"
+    try:
+        seconds = parse_duration(since) if since is not None else None
+        cfg.monitor_dir.mkdir(parents=True, exist_ok=True)
+        with _logging_to(log_path, verbose=False):  # TensorFlow's and TFDV's logs go there
+            from monitoring.monitor import format_summary
+            from pipeline.monitor import run_monitor
+
+            outcome = run_monitor(cfg, window, seconds, labels, export_span)
+    except (MonitorError, FeedbackError) as err:
+        print(f"monitor: {err}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    if outcome.labels_added:
+        print(f"attached {outcome.labels_added} labels from {labels}")
+    print(format_summary(outcome.result, str(outcome.html)))
+    if outcome.exported is not None:
+        print(f"span       {outcome.exported_rows} labelled rows in {outcome.exported}")
+    return EXIT_ALERT if outcome.result.alerts else EXIT_OK
 
 
 def _run_local(cfg, verbose: bool, wait: bool) -> int:

@@ -13,9 +13,12 @@ from components import keras_mode
 os.environ.update(keras_mode.ENVIRONMENT)
 
 from pipeline.airflow import create_airflow_dag  # noqa: E402
+from pipeline.airflow_monitor import create_monitor_dag  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "penguins.yaml"
 
 _CFG = load_config(CONFIG)
 DAG = create_airflow_dag(_CFG, _CFG.airflow)
+# airflow.monitor_schedule: the <name>_monitor DAG, retraining when the served inputs drift.
+MONITOR_DAG = create_monitor_dag(_CFG, _CFG.airflow)

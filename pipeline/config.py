@@ -32,6 +32,7 @@ _AIRFLOW_CRON_FIELDS = 5  # minute hour day-of-month month day-of-week
 _SPEC_KEYS = ("task", "label", "features", "slices")
 _OPTION_ERROR = re.compile(r"^\w+: ")
 # What spreadsheets, R, pandas and databases write for "no value".
+SPAN_SPEC = "{SPAN}"  # TFX ExampleGen's span placeholder
 DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "#N/A", "NaN", "nan", "null", "NULL", "None")
 
 
@@ -87,6 +88,11 @@ class DataConfig:
             (0.9: 90%); more is a data anomaly.
         image_formats: Images: the formats taken (of png, jpeg, gif, bmp, by the file's
             signature); a file of another is a data anomaly naming it.
+        input_pattern: Spans: CSV files under ``csv_dir`` matching this glob, whose
+            ``{SPAN}`` is the span number (``span-{SPAN}/*.csv``), as TFX's ExampleGen reads
+            them; null reads every CSV file directly in ``csv_dir``.
+        num_spans: With ``input_pattern``, the pipeline reads the latest this many spans
+            (a span missing in that range is skipped).
     """
 
     csv_dir: Path | None = None
@@ -96,6 +102,8 @@ class DataConfig:
     missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
     max_class_share: float = 0.9
     image_formats: tuple[str, ...] = image_keys.DEFAULT_FORMATS
+    input_pattern: str | None = None
+    num_spans: int = 1
 
     def __post_init__(self) -> None:
         if (self.csv_dir is None) == (self.image_dir is None):
@@ -104,9 +112,13 @@ class DataConfig:
                 "CSV files) or image_dir (a folder of class folders of images), not "
                 f"{'both' if self.csv_dir else 'neither'}"
             )
+        if self.num_spans < 1:
+            raise ValueError(f"num_spans: must be >= 1, got {self.num_spans}")
         if self.csv_dir is not None:
-            self._check_csv_dir(self.csv_dir)
+            self._check_csv_dir()
         else:
+            if self.input_pattern is not None:
+                raise ValueError("input_pattern: spans are read from csv_dir only")
             self._check_image_dir(self.image_dir)
         odd = [v for v in self.missing_values if v != v.strip() or "\n" in v]
         if odd:
@@ -126,10 +138,19 @@ class DataConfig:
                 f"got [{', '.join(self.image_formats)}]"
             )
 
-    @staticmethod
-    def _check_csv_dir(csv_dir: Path) -> None:
+    def _check_csv_dir(self) -> None:
+        csv_dir = self.csv_dir
         if not csv_dir.is_dir():
             raise ValueError(f"csv_dir: no such directory: {csv_dir}")
+        if self.input_pattern is not None:
+            if self.input_pattern.count(SPAN_SPEC) != 1 or self.input_pattern.startswith("/"):
+                raise ValueError(
+                    f"input_pattern: a glob relative to csv_dir with one {SPAN_SPEC}, such as "
+                    f"span-{SPAN_SPEC}/*.csv; got {self.input_pattern!r}"
+                )
+            if not self.span_files():
+                raise ValueError(f"input_pattern: no CSV file matches {self.input_pattern!r}")
+            return
         files = [p for p in csv_dir.iterdir() if not p.name.startswith(".")]
         if not any(p.suffix == ".csv" for p in files):
             raise ValueError(f"csv_dir: no .csv file in {csv_dir}")
@@ -169,17 +190,41 @@ class DataConfig:
         )
 
     def input_bytes(self) -> int:
-        """Total size of the files ExampleGen reads (CSV files, or class folders' files)."""
+        """Total size of the files ExampleGen reads (the spans' CSV files, or the images)."""
         if self.csv_dir is not None:
-            return sum(p.stat().st_size for p in self.csv_dir.glob("*.csv"))
+            return sum(p.stat().st_size for p in self.csv_files())
         return sum(p.stat().st_size for p in self.image_dir.glob(image_keys.FILE_PATTERN))
+
+    def span_files(self) -> dict[int, list[Path]]:
+        """Span number -> its CSV files, for ``input_pattern`` ({} without one)."""
+        if self.input_pattern is None or self.csv_dir is None:
+            return {}
+        head, tail = self.input_pattern.split(SPAN_SPEC)
+        number = re.compile(re.escape(head).replace(r"\*", "[^/]*") + r"([0-9]+)")
+        found: dict[int, list[Path]] = {}
+        for path in self.csv_dir.glob(self.input_pattern.replace(SPAN_SPEC, "*")):
+            match = number.match(path.relative_to(self.csv_dir).as_posix())
+            if match and path.is_file():
+                found.setdefault(int(match[1]), []).append(path)
+        return {span: sorted(paths) for span, paths in sorted(found.items())}
+
+    def csv_files(self) -> list[Path]:
+        """The CSV files a run reads: those of the latest ``num_spans`` spans, or all
+        (none for images)."""
+        if self.csv_dir is None:
+            return []
+        spans = self.span_files()
+        if spans:
+            latest = max(spans)
+            return [p for s, paths in spans.items() if s > latest - self.num_spans for p in paths]
+        return sorted(p for p in self.csv_dir.iterdir() if p.suffix == ".csv")
 
     def header(self) -> tuple[str, ...]:
         """Column names of the first CSV file, read with a CSV parser (quotes, BOM); for
         images, the keys of ImageExampleGen's examples (``image_error`` aside)."""
         if self.csv_dir is None:
             return image_keys.example_keys()[:-1]
-        first = min(p for p in self.csv_dir.iterdir() if p.suffix == ".csv")
+        first = self.csv_files()[0]
         with first.open(newline="", encoding="utf-8-sig", errors="replace") as f:
             return tuple(name.strip() for name in next(csv.reader(f), []))
 
@@ -474,6 +519,9 @@ class AirflowConfig:
         retries: Retries of a failed task.
         retry_delay_minutes: Wait before each retry.
         max_active_runs: Runs at once; 1 keeps runs from racing on one SQLite ML Metadata.
+        monitor_schedule: Adds the ``<name>_monitor`` DAG on this cron or preset: it runs
+            ``runner.py monitor``'s pass and triggers the pipeline's DAG when skew or drift
+            fires; null (default): no monitor DAG.
     """
 
     schedule: str | None = "@daily"
@@ -481,15 +529,18 @@ class AirflowConfig:
     retries: int = 1
     retry_delay_minutes: int = 5
     max_active_runs: int = 1
+    monitor_schedule: str | None = None
 
     def __post_init__(self) -> None:
-        if self.schedule is not None and not (
-            self.schedule in _AIRFLOW_PRESETS or len(self.schedule.split()) == _AIRFLOW_CRON_FIELDS
-        ):
-            raise ValueError(
-                f"schedule: needs a five-field cron or one of {', '.join(_AIRFLOW_PRESETS)}, "
-                f"got {self.schedule!r}"
-            )
+        for name in ("schedule", "monitor_schedule"):
+            value = getattr(self, name)
+            if value is not None and not (
+                value in _AIRFLOW_PRESETS or len(value.split()) == _AIRFLOW_CRON_FIELDS
+            ):
+                raise ValueError(
+                    f"{name}: needs a five-field cron or one of {', '.join(_AIRFLOW_PRESETS)}, "
+                    f"got {value!r}"
+                )
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.start_date):
             raise ValueError(f"start_date: needs YYYY-MM-DD, got {self.start_date!r}")
         try:
@@ -502,6 +553,72 @@ class AirflowConfig:
             raise ValueError(f"retry_delay_minutes: must be >= 1, got {self.retry_delay_minutes}")
         if self.max_active_runs < 1:
             raise ValueError(f"max_active_runs: must be >= 1, got {self.max_active_runs}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistanceThresholds:
+    """Largest per-feature distances that raise no alert.
+
+    Attributes:
+        categorical: L-infinity distance between category frequency vectors (0 to 1).
+        numeric: Jensen-Shannon divergence of the numeric histograms (0 to 1).
+    """
+
+    categorical: float = 0.1
+    numeric: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("categorical", "numeric"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitoringConfig:
+    """What ``runner.py serve`` records and what ``runner.py monitor`` alerts on.
+
+    Attributes:
+        sample_rate: Share of inference requests logged with their inputs and outputs
+            (0 logs none, 1 every one), under ``<work dir>/serving_logs/<model>/``.
+        max_log_file_bytes: A log file is closed and a new one started past this size.
+        log_queue_size: Records waiting for the log writer; more are dropped (and counted),
+            never waited for.
+        window: Logged requests ``monitor`` looks at by default (the newest); the drift
+            baseline is the same number just before them.
+        skew: Thresholds between the live inputs and the training split.
+        drift: Thresholds between the live window and the window before it.
+        max_error_rate: Share of logged requests answered with an error that alerts.
+        max_accuracy_drop: Classification: online accuracy may trail the test split's by
+            this much (absolute) before it alerts.
+        max_error_increase: Regression: online MAE may exceed the test split's by this
+            fraction of it before it alerts.
+        min_labelled: Labelled requests needed before the online figure can alert.
+    """
+
+    sample_rate: float = 1.0
+    max_log_file_bytes: int = 16_000_000
+    log_queue_size: int = 10_000
+    window: int = 1000
+    skew: DistanceThresholds = DistanceThresholds()
+    drift: DistanceThresholds = DistanceThresholds()
+    max_error_rate: float = 0.05
+    max_accuracy_drop: float = 0.05
+    max_error_increase: float = 0.25
+    min_labelled: int = 30
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sample_rate <= 1:
+            raise ValueError(f"sample_rate: must be in [0, 1], got {self.sample_rate}")
+        if self.max_log_file_bytes < 1024:
+            raise ValueError(f"max_log_file_bytes: must be >= 1024, got {self.max_log_file_bytes}")
+        for name in ("log_queue_size", "window", "min_labelled"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("max_error_rate", "max_accuracy_drop"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}: must be in [0, 1], got {getattr(self, name)}")
+        if not self.max_error_increase >= 0:
+            raise ValueError(f"max_error_increase: must be >= 0, got {self.max_error_increase}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -529,6 +646,7 @@ class PipelineConfig:
     beam: BeamConfig = BeamConfig()
     kubeflow: KubeflowConfig | None = None
     airflow: AirflowConfig = AirflowConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     source: Path | None = None
 
     def __post_init__(self) -> None:
@@ -576,6 +694,16 @@ class PipelineConfig:
     @property
     def runs_dir(self) -> Path:
         return self.work_dir / "runs"
+
+    @property
+    def serving_logs_dir(self) -> Path:
+        """Request logs and feedback of the served models, one directory per model."""
+        return self.work_dir / "serving_logs"
+
+    @property
+    def monitor_dir(self) -> Path:
+        """Where ``runner.py monitor`` writes ``monitor.html`` and ``monitor.json``."""
+        return self.work_dir / "monitor" / self.model_name
 
     def digest(self) -> str:
         """Short, stable digest of every setting (paths included)."""

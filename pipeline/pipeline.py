@@ -230,6 +230,8 @@ def _example_gen(cfg: PipelineConfig, data_dir: str):
         output_config=_split_config(cfg),
         missing_values=list(cfg.data.missing_values),
         code_digest=code_digest(_CSV_READER_CODE),
+        input_pattern=cfg.data.input_pattern,
+        num_spans=cfg.data.num_spans,
     )
 
 

@@ -37,6 +37,8 @@ import logging
 import os
 import re
 import threading
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from components.serving_pusher.pusher import SAVED_MODEL_FILES, describe_error
+from serving import feedback as feedback_lib
 from serving import json_api
 from serving.errors import ApiError, ModelLoadError
+from serving.feedback import FeedbackStore
+from serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from serving.metrics import METRICS_PATH, ServingMetrics
+from serving.request_log import LoggedRequest, LogOptions, RequestLogger
 from serving.signatures import FLOAT, STRING, NotServed, Signature, describe, signature_def_metadata
 
 DEFAULT_SIGNATURE = "serving_default"  # tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
@@ -59,6 +66,9 @@ RAW_SIGNATURE = "serving_raw"
 VERBS = ("predict", "classify", "regress")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _VERSION = re.compile(r"[0-9]{1,18}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_HEADER = "X-Request-Id"
+FEEDBACK_VERB = ":feedback"
 _logger = logging.getLogger(__name__)
 
 __all__ = ["ApiError", "ModelLoadError", "create_app", "run_server"]
@@ -350,8 +360,12 @@ def _status_entry(version: int, state: str, error: str = "") -> dict:
 # ---------------------------------------------------------------------------- requests
 
 
-def predict(servable: Servable, body: bytes, max_instances: int) -> dict:
-    """A ``:predict`` response: row format in, ``predictions`` out; columnar, ``outputs``."""
+def predict(servable: Servable, body: bytes, max_instances: int, seen: dict | None = None) -> dict:
+    """A ``:predict`` response: row format in, ``predictions`` out; columnar, ``outputs``.
+
+    ``seen``, when given, receives the signature's ``inputs`` and ``outputs`` arrays and
+    whether it ``takes_examples`` (for the request log and the metrics).
+    """
     request = json_api.parse_request(body, json_api.PREDICT_KEYS)
     signature = servable.signature(request.get("signature_name"))
     if "instances" in request and "inputs" in request:
@@ -361,16 +375,16 @@ def predict(servable: Servable, body: bytes, max_instances: int) -> dict:
         columns = json_api.columns_from_rows(
             request["instances"], "instances", signature, hint, max_instances
         )
-        return json_api.row_response(signature.run(columns))
+        return json_api.row_response(_call(signature, columns, seen))
     if "inputs" in request:
         inputs = request["inputs"]
         hint = _hint(servable, signature, [inputs])
         columns = json_api.columns_from_inputs(inputs, signature, hint, max_instances)
-        return json_api.columnar_response(signature.run(columns))
+        return json_api.columnar_response(_call(signature, columns, seen))
     raise ApiError(400, 'request must have "instances" (row format) or "inputs" (columnar)')
 
 
-def classify(servable: Servable, body: bytes, max_instances: int) -> dict:
+def classify(servable: Servable, body: bytes, max_instances: int, seen: dict | None = None) -> dict:
     """A ``:classify`` response: ``results``, one list of [label, score] per example."""
     request = json_api.parse_request(body, json_api.CLASSIFY_REGRESS_KEYS)
     signature = servable.signature(request.get("signature_name"))
@@ -381,31 +395,48 @@ def classify(servable: Servable, body: bytes, max_instances: int) -> dict:
             f"signature {signature.name!r} does not classify: it has no [batch, classes] float "
             f"output named 'scores' or 'probabilities' (outputs: {sorted(signature.outputs)})",
         )
-    outputs = _run_examples(servable, signature, request, max_instances)
+    outputs = _run_examples(servable, signature, request, max_instances, seen)
     return json_api.classify_response(outputs, head)
 
 
-def regress(servable: Servable, body: bytes, max_instances: int) -> dict:
+def regress(servable: Servable, body: bytes, max_instances: int, seen: dict | None = None) -> dict:
     """A ``:regress`` response: ``results``, one value per example."""
     request = json_api.parse_request(body, json_api.CLASSIFY_REGRESS_KEYS)
     signature = servable.signature(request.get("signature_name"))
     output = signature.regression_output()
-    outputs = _run_examples(servable, signature, request, max_instances)
+    outputs = _run_examples(servable, signature, request, max_instances, seen)
     return json_api.regress_response(outputs, output)
 
 
 def _run_examples(
-    servable: Servable, signature: Signature, request: dict, max_instances: int
+    servable: Servable,
+    signature: Signature,
+    request: dict,
+    max_instances: int,
+    seen: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Classify/regress input: tf.Examples for a signature that takes them, as TF Serving
     feeds them; for a signature of named feature inputs, the features themselves."""
     examples = json_api.merged_examples(request, max_instances)
     if signature.takes_examples:
-        return signature.run({next(iter(signature.inputs)): json_api.serialized_examples(examples)})
+        serialized = json_api.serialized_examples(examples)
+        return _call(signature, {next(iter(signature.inputs)): serialized}, seen)
     hint = _hint(servable, signature, examples)
-    return signature.run(
-        json_api.columns_from_rows(examples, "examples", signature, hint, max_instances)
+    return _call(
+        signature,
+        json_api.columns_from_rows(examples, "examples", signature, hint, max_instances),
+        seen,
     )
+
+
+def _call(
+    signature: Signature, inputs: dict[str, np.ndarray], seen: dict | None
+) -> dict[str, np.ndarray]:
+    """Runs the signature; records its inputs and outputs in ``seen`` when given."""
+    outputs = signature.run(inputs)
+    if seen is not None:
+        seen.update(inputs=inputs, outputs=outputs, takes_examples=signature.takes_examples)
+    return outputs
 
 
 def _hint(servable: Servable, signature: Signature, rows: Any) -> str:
@@ -436,6 +467,12 @@ async def read_body(request: Request, max_body_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _request_id(request: Request) -> str:
+    """The client's ``X-Request-Id`` when it is a sane token, else a new random one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
 def _split_verb(text: str) -> tuple[str, str]:
     head, sep, verb = text.rpartition(":")
     if not sep or verb not in VERBS:
@@ -453,25 +490,43 @@ def _parse_version(text: str) -> int:
 
 
 def create_app(
-    serving_root: Path, max_body_bytes: int = 1_000_000, max_instances: int = 1000
+    serving_root: Path,
+    max_body_bytes: int = 1_000_000,
+    max_instances: int = 1000,
+    log_options: LogOptions | None = None,
+    metrics_enabled: bool = True,
 ) -> FastAPI:
     """The REST app serving every model under ``serving_root`` (see the module docstring).
+
+    Besides TF Serving's routes it serves Prometheus metrics at
+    ``GET /monitoring/prometheus/metrics`` (``serving/metrics.py``), answers every
+    inference request with an ``X-Request-Id`` header (the client's own, when it sent
+    one), and, with ``log_options``, logs a sample of the requests
+    (``serving/request_log.py``) and takes true labels at
+    ``POST /v1/models/{name}:feedback`` (``serving/feedback.py``).
 
     Args:
         serving_root: Directory with one ``<name>/<version>/saved_model.pb`` tree per model.
         max_body_bytes: Larger request bodies get 413.
         max_instances: Requests with more instances (or examples) get 413.
+        log_options: Request log and feedback settings; None logs nothing.
+        metrics_enabled: False serves no metrics and counts nothing (to measure their cost).
 
     Returns:
         A FastAPI app; run it with uvicorn (``run_server``).
     """
     repository = ModelRepository(serving_root)
+    metrics = ServingMetrics() if metrics_enabled else None
+    logger = RequestLogger(log_options, metrics) if log_options else None
+    feedback = FeedbackStore(log_options.root) if log_options else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Import TensorFlow and load models before accepting requests, not on the first one.
         await run_in_threadpool(repository.preload)
         yield
+        if logger is not None:
+            await run_in_threadpool(logger.close)
 
     app = FastAPI(
         title="model server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
@@ -480,14 +535,60 @@ def create_app(
 
     handlers = {"predict": predict, "classify": classify, "regress": regress}
 
-    def answer(name: str, version: int | None, verb: str, body: bytes) -> bytes:
+    def answer(name: str, version: int | None, verb: str, body: bytes, seen: dict) -> bytes:
         servable = repository.servable(name, version)
-        return json_api.render(handlers[verb](servable, body, max_instances))
+        seen["version"] = servable.version
+        return json_api.render(handlers[verb](servable, body, max_instances, seen))
 
     async def respond(request: Request, name: str, version: int | None, verb: str) -> Response:
-        body = await read_body(request, max_body_bytes)
-        content = await run_in_threadpool(answer, name, version, verb, body)
-        return Response(content, media_type="application/json")
+        request_id = _request_id(request)
+        arrived, started = time.time(), time.perf_counter()
+        seen: dict = {"version": version}
+        status = 500
+        try:
+            body = await read_body(request, max_body_bytes)
+            content = await run_in_threadpool(answer, name, version, verb, body, seen)
+            status = 200
+        except ApiError as error:
+            status = error.status
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            if metrics is not None:
+                metrics.observe(name, seen["version"], verb, status, seconds, seen.get("outputs"))
+            if logger is not None and logger.sampled():
+                logger.submit(
+                    LoggedRequest(
+                        model=name,
+                        version=seen["version"],
+                        verb=verb,
+                        status=status,
+                        time=arrived,
+                        latency_ms=seconds * 1000.0,
+                        request_id=request_id,
+                        inputs=seen.get("inputs") if status == 200 else None,
+                        takes_examples=seen.get("takes_examples", False),
+                        outputs=seen.get("outputs") if status == 200 else None,
+                    )
+                )
+        return Response(
+            content, media_type="application/json", headers={REQUEST_ID_HEADER: request_id}
+        )
+
+    async def take_feedback(request: Request, name: str) -> JSONResponse:
+        if feedback is None:
+            raise ApiError(404, "feedback needs request logging (runner.py serve logs by default)")
+        labels = feedback_lib.parse_feedback(await read_body(request, max_body_bytes))
+        if not _MODEL_NAME.fullmatch(name):
+            raise ApiError(404, f"model {name!r} not found")
+        count = await run_in_threadpool(feedback.add, name, labels)
+        return JSONResponse({"labels_recorded": count})
+
+    if metrics is not None:
+
+        @app.get(METRICS_PATH)
+        async def prometheus_metrics() -> Response:
+            return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     def metadata(name: str, version: int | None) -> dict:
         servable = repository.servable(name, version)
@@ -516,6 +617,8 @@ def create_app(
 
     @app.post("/v1/models/{name_and_verb}")
     async def post_latest(name_and_verb: str, request: Request) -> Response:
+        if name_and_verb.endswith(FEEDBACK_VERB):
+            return await take_feedback(request, name_and_verb[: -len(FEEDBACK_VERB)])
         name, verb = _split_verb(name_and_verb)
         return await respond(request, name, None, verb)
 
@@ -544,16 +647,20 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def run_server(
-    serving_root: Path, host: str = "127.0.0.1", port: int = 8501, access_log: bool = False
+    serving_root: Path,
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    access_log: bool = False,
+    log_options: LogOptions | None = None,
 ) -> None:
-    """Serves ``create_app(serving_root)`` with uvicorn until interrupted.
+    """Serves ``create_app(serving_root, log_options=...)`` with uvicorn until interrupted.
 
     Args:
         serving_root: Directory with one ``<name>/<version>/saved_model.pb`` tree per model.
         host: Interface to listen on; loopback by default.
         port: TCP port; 8501 is TF Serving's REST port.
         access_log: Log every request (off by default, as in TF Serving: it costs latency).
+        log_options: Request log and feedback settings; None logs nothing.
     """
-    uvicorn.run(
-        create_app(serving_root), host=host, port=port, log_level="info", access_log=access_log
-    )
+    app = create_app(serving_root, log_options=log_options)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)

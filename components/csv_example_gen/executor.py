@@ -20,6 +20,8 @@ from tfx.utils import proto_utils
 from components.csv_example_gen import csv_source
 
 MISSING_VALUES = "missing_values"
+SPAN_PATTERN = "span_pattern"
+NUM_SPANS = "num_spans"
 
 # Beam re-raises a worker's error with "[while running 'step']" appended, or, across
 # processes, inside a RuntimeError that quotes the worker's traceback.
@@ -42,13 +44,26 @@ def custom_settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
 def _CsvToExample(
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
-    pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
-    paths = fileio.glob(pattern)
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    settings = custom_settings(exec_properties)
+    patterns = span_patterns(settings, exec_properties.get("span"), split_pattern)
+    paths = sorted({p for pattern in patterns for p in fileio.glob(os.path.join(base, pattern))})
     if not paths:
-        raise csv_source.CsvFormatError(f"no file matches {pattern}")
+        raise csv_source.CsvFormatError(f"no file matches {os.path.join(base, split_pattern)}")
     # Without settings, only an empty field is missing, as in TFX's own CsvExampleGen.
-    missing = custom_settings(exec_properties).get(MISSING_VALUES, [""])
+    missing = settings.get(MISSING_VALUES, [""])
     return pipeline | "ReadCsv" >> csv_source.CsvToExamples(paths, missing)
+
+
+def span_patterns(settings: dict[str, Any], span: Any, split_pattern: str) -> list[str]:
+    """The globs to read: ``split_pattern`` (the driver's, latest span filled in), and with
+    ``num_spans`` > 1 the span pattern filled in for each of the spans before it."""
+    pattern, count = settings.get(SPAN_PATTERN), int(settings.get(NUM_SPANS, 1))
+    if not pattern or count <= 1 or span is None:
+        return [split_pattern]
+    latest = int(span)
+    earlier = range(max(0, latest - count + 1), latest)
+    return [pattern.replace("{SPAN}", str(s)) for s in earlier] + [split_pattern]
 
 
 class Executor(BaseExampleGenExecutor):

@@ -231,3 +231,22 @@ def test_evaluator_baseline_is_the_earlier_blessed_model(dag_runs):
     assert first_model
     assert input_ids(cfg, second.run_id, "Evaluator", "baseline_model") == first_model
     assert input_ids(cfg, second.run_id, "Evaluator", "model") != first_model
+
+
+def test_monitor_dag_is_off_by_default(airflow_home, tmp_path):
+    from pipeline.airflow_monitor import create_monitor_dag
+
+    assert create_monitor_dag(load_config(CONFIG, work_dir=tmp_path), AirflowConfig()) is None
+
+
+def test_monitor_dag_triggers_the_pipeline_only_when_inputs_move(airflow_home, tmp_path):
+    from pipeline.airflow_monitor import create_monitor_dag
+
+    cfg = load_config(CONFIG, work_dir=tmp_path)
+    dag = create_monitor_dag(cfg, AirflowConfig(monitor_schedule="@hourly"))
+    assert dag.dag_id == "penguins_monitor" and dag.schedule_interval == "@hourly"
+    monitor, retrain = dag.get_task("monitor"), dag.get_task("retrain")
+    assert monitor.downstream_task_ids == {"retrain"}
+    assert retrain.trigger_dag_id == cfg.name
+    # Nothing served and logged yet: the pass is skipped, the pipeline not triggered.
+    assert monitor.python_callable(**monitor.op_kwargs) is False
