@@ -33,7 +33,7 @@ _NODE_LINE = re.compile(r"Component (\S+) is (running|finished)\.")
 _SAMPLE_SECONDS = 0.2
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-START_UP, CLOSE = "(start-up)", "(summary, report)"
+START_UP, BETWEEN, CLOSE = "(start-up)", "(between components)", "(summary, report)"
 # TFX's example reads these four numeric columns, min-max scaled, and an integer species.
 _TFX_COLUMNS = {
     "bill_length_mm": "culmen_length_mm",
@@ -142,7 +142,7 @@ def measure(command: list[str], env: dict, runs_dir: Path | None = None) -> Meas
             peak[0] = max(peak[0], rss_mb)
             segments[-1].peak_mb = max(segments[-1].peak_mb, rss_mb)
             for node, event in log.events():
-                close_segment(time.monotonic(), cpu, node if event == "running" else CLOSE)
+                close_segment(time.monotonic(), cpu, node if event == "running" else BETWEEN)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -153,7 +153,9 @@ def measure(command: list[str], env: dict, runs_dir: Path | None = None) -> Meas
     cpu = _children_cpu() - cpu_before  # the reaped process tree, exact
     # The last segment is charged the CPU not sampled (between the final sample and exit).
     close_segment(time.monotonic(), max(cpu, mark[1]), None)
-    segments = [s for s in segments if s.wall > 0 or s.name == START_UP]
+    if len(segments) > 1 and segments[-1].name == BETWEEN:
+        segments[-1].name = CLOSE  # after the last component
+    segments = _merged(segments)
     states = _progress_states(stdout)
     for segment in segments:
         segment.state = states.get(segment.name, "")
@@ -163,6 +165,21 @@ def measure(command: list[str], env: dict, runs_dir: Path | None = None) -> Meas
 def _children_cpu() -> float:
     usage = os.times()
     return usage.children_user + usage.children_system
+
+
+def _merged(segments: list[Segment]) -> list[Segment]:
+    """One row per name (the gaps between components add up), in order of first appearance."""
+    rows: dict[str, Segment] = {}
+    for segment in segments:
+        row = rows.setdefault(segment.name, Segment(segment.name))
+        row.wall += segment.wall
+        row.cpu += segment.cpu
+        row.peak_mb = max(row.peak_mb, segment.peak_mb)
+    if BETWEEN in rows:
+        rows[BETWEEN] = rows.pop(BETWEEN)  # listed after the components
+    if CLOSE in rows:
+        rows[CLOSE] = rows.pop(CLOSE)
+    return list(rows.values())
 
 
 class _LogTail:
@@ -197,7 +214,8 @@ def _tree_usage(pid: int) -> tuple[float, float]:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        cpu += (int(fields[11]) + int(fields[12])) / _TICKS
+        # utime, stime, and cutime, cstime: children that ended (a converter subprocess).
+        cpu += sum(int(f) for f in fields[11:15]) / _TICKS
         rss_kb += int(fields[21]) * _PAGE_KB
     return cpu, rss_kb / 1024
 
