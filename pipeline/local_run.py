@@ -10,6 +10,7 @@ from tfx.dsl.compiler import compiler
 from tfx.dsl.compiler import constants as compiler_constants
 from tfx.orchestration.portable import runtime_parameter_utils
 
+from components import keras_mode
 from pipeline import metadata
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
@@ -54,6 +55,8 @@ def run_local(
     A component that raises stops the run; the outcome then carries the error and a
     ``failed`` report for that component instead of raising.
     """
+    # Components run in this process: library code traces as written (keras_mode).
+    keras_mode.skip_autograph_for_libraries()
     ir = compiler.Compiler().compile(create_pipeline(cfg))
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {compiler_constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}

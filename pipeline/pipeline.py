@@ -75,6 +75,11 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
+        # StatisticsGen and ExampleValidator already describe and check the raw data; nothing
+        # reads Transform's own pre/post-transform statistics, schema and anomalies, nor an
+        # analyzer cache (no input cache is wired), and computing them was most of its time.
+        disable_statistics=True,
+        disable_analyzer_cache=True,
         custom_config={
             config_keys.FEATURE_SPEC: cfg.spec.to_dict(),
             config_keys.CODE_DIGEST: code_digest(_TRANSFORM_CODE),

@@ -6,7 +6,7 @@ from typing import Any
 import tensorflow as tf
 
 from components import custom_config as config_keys
-from components import features
+from components import features, keras_mode
 from components.features import tensors
 
 
@@ -29,6 +29,7 @@ def preprocessing_fn(
     Raises:
         ValueError: A feature or the label is not among ``inputs`` (not in the schema).
     """
+    keras_mode.skip_autograph_for_libraries()  # TFT's own code traces as written
     spec = features.FeatureSpec.from_dict(custom_config[config_keys.FEATURE_SPEC])
     absent = [name for name in (*spec.feature_names, spec.label.name) if name not in inputs]
     if absent:

@@ -26,15 +26,25 @@ def test_check_fails_without_it():
     assert "KerasModeError" in result.stderr
 
 
-def test_autograph_leaves_tf_keras_code_alone():
-    import tf_keras
-    from tensorflow.python.autograph.impl import conversion
+AUTOGRAPH_CHECK = """
+import tf_keras
+from tensorflow.python.autograph.core import config
+from tensorflow.python.autograph.impl import conversion
+from components import keras_mode, strict_json
 
-    keras_mode.skip_autograph_in_tf_keras()
-    keras_mode.skip_autograph_in_tf_keras()  # idempotent
-    from tensorflow.python.autograph.core import config
+layer_call = tf_keras.layers.Dense(1).call
+before = conversion.is_allowlisted(layer_call)
+keras_mode.skip_autograph_for_libraries()
+keras_mode.skip_autograph_for_libraries()
+prefixes = [rule._prefix for rule in config.CONVERSION_RULES]
+print(before, conversion.is_allowlisted(layer_call), conversion.is_allowlisted(strict_json.dumps),
+      prefixes.count("tf_keras"), "tensorflow" in prefixes)
+"""
 
-    rules = [str(r) for r in config.CONVERSION_RULES]
-    assert rules.count("DoNotConvert rule for tf_keras") == 1
-    assert conversion.is_allowlisted(tf_keras.Model.train_step)
-    assert not conversion.is_allowlisted(test_autograph_leaves_tf_keras_code_alone)
+
+def test_autograph_traces_tf_keras_as_written_and_still_converts_project_code():
+    result = subprocess.run(
+        [sys.executable, "-c", AUTOGRAPH_CHECK], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "True", "False", "1", "True"]
