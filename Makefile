@@ -11,6 +11,10 @@ BASE_PYTHON := $(or $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(PYTHON
 UV_DIR := $(CURDIR)/.tools/uv-$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 ARGS ?=
+# pytest-xdist workers for `make test` / `make test-unit` (WORKERS=0: one process). Each test's
+# xdist group (tests/conftest.py) runs whole on one worker, groups in collection order.
+WORKERS ?= 2
+XDIST = -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 
 .PHONY: setup run test test-unit lint clean setup-kubeflow setup-airflow test-orchestrators kubeflow-spec
 
@@ -36,10 +40,10 @@ run: setup
 	$(PY) runner.py --local $(ARGS)
 
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(XDIST) $(ARGS)
 
 test-unit: setup
-	$(PY) -m pytest -m "not e2e" $(ARGS)
+	$(PY) -m pytest -m "not e2e" $(XDIST) $(ARGS)
 
 # The Kubeflow spec and the Airflow DAG, each in its own environment (e2e tests included).
 test-orchestrators: setup-kubeflow setup-airflow

@@ -17,7 +17,7 @@ import yaml
 from pipeline import metadata
 from pipeline.config import load_config
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 # Dataset -> hyperparameter overrides that keep the test short.
@@ -38,7 +38,11 @@ def write_config(directory: Path, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=sorted(BUDGETS))
+@pytest.fixture(
+    scope="module",
+    # One xdist group per dataset: its three tests share its one run, on one worker.
+    params=[pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in sorted(BUDGETS)],
+)
 def dataset_run(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp(request.param)
     config = write_config(directory, request.param)

@@ -1,22 +1,21 @@
 """The real pipeline, run by ``runner.py --local`` on the shipped data, checked through ML Metadata.
 
-One work directory carries three runs in order: a cold run, an unchanged re-run and a
-run whose model cannot meet its threshold. A fourth run uses its own work directory
-and a CSV that breaks the schema.
+The penguins history (``tests/e2e/conftest.py``) starts two runs together in one work
+directory: one trains and pushes (the cold run), the other waits for it and then finds every
+component cached (the unchanged re-run). Later in that directory: a run whose model cannot
+meet its threshold, then one with a looser change threshold. Runs on a CSV that breaks the
+schema and on too little data use work directories of their own.
 """
 
 import csv
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
-import yaml
 from google.protobuf import text_format
+from penguins_runs import REPO, run_id_of, run_pipeline, write_config
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -24,7 +23,6 @@ from pipeline import metadata
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 PIPELINE_NAME = "penguins"
 COMPONENTS = (
     "CsvExampleGen",
@@ -40,45 +38,6 @@ COMPONENTS = (
     "ServingPusher",
 )
 RESOLVER = "latest_blessed_model_resolver"
-
-
-def write_config(directory: Path, csv_dir: Path = REPO / "data" / "penguins", **overrides) -> Path:
-    """The default config with absolute paths, a short training budget and ``overrides``."""
-    raw = yaml.safe_load((REPO / "configs" / "penguins.yaml").read_text())
-    raw["work_dir"] = str(directory / "work")
-    raw["data"]["csv_dir"] = str(csv_dir)
-    raw["validation"]["schema_path"] = str(REPO / "schemas" / "penguins" / "schema.pbtxt")
-    raw["trainer"]["hyperparameters"].update(epochs=25)
-    for section, values in overrides.items():
-        _deep_update(raw[section], values)
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def _deep_update(target: dict, values: dict) -> None:
-    for key, value in values.items():
-        if isinstance(value, dict):
-            _deep_update(target[key], value)
-        else:
-            target[key] = value
-
-
-def run_pipeline(config: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    """Runs ``runner.py --local``; returns the process and the run's summary.json."""
-    process = subprocess.run(
-        [sys.executable, str(REPO / "runner.py"), "--local", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    runs = sorted((config.parent / "work" / "runs").iterdir())
-    summary = json.loads((runs[-1] / "summary.json").read_text(), parse_constant=_not_json)
-    return process, summary
-
-
-def _not_json(constant: str):
-    raise ValueError(f"summary.json is not strict JSON: {constant}")
 
 
 def states(summary: dict) -> dict[str, str]:
@@ -97,18 +56,18 @@ def served_versions(work_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("pipeline")
+def workspace(penguins_history) -> Path:
+    return penguins_history.workspace
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace):
-    return run_pipeline(write_config(workspace))
+def first_run(penguins_history):
+    return penguins_history.first.process, penguins_history.first.summary
 
 
 @pytest.fixture(scope="module")
-def rerun(first_run, workspace):
-    return run_pipeline(workspace / "config.yaml")
+def rerun(penguins_history):
+    return penguins_history.rerun.process, penguins_history.rerun.summary
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +93,9 @@ def test_first_run_executes_every_component_once(first_run, workspace):
         COMPONENTS, "executed"
     )
     with metadata.open_store(workspace / "work" / "metadata.sqlite") as store:
-        assert len(store.get_executions()) == len(COMPONENTS) + 1  # + the resolver
+        run = store.get_context_by_type_and_name(metadata.PIPELINE_RUN_CONTEXT, summary["run_id"])
+        executions = store.get_executions_by_context(run.id)
+    assert len(executions) == len(COMPONENTS) + 1  # + the resolver
     assert states(summary)[RESOLVER] == "resolved"
 
 
@@ -267,14 +228,8 @@ def test_tuner_result_reaches_the_trainer(impossible_run, workspace):
     assert history["epochs_run"] == 1
 
 
-def test_out_of_domain_category_stops_before_transform(tmp_path):
-    csv_dir = tmp_path / "data"
-    csv_dir.mkdir()
-    shutil.copy(REPO / "data" / "penguins" / "penguins.csv", csv_dir / "penguins.csv")
-    with (csv_dir / "penguins.csv").open("a") as f:
-        f.write("Adelie,Atlantis,39.1,18.7,181,3750,male,2007\n")
-    process, summary = run_pipeline(write_config(tmp_path, csv_dir=csv_dir))
-
+def test_out_of_domain_category_stops_before_transform(out_of_domain_run):
+    config, process, summary = out_of_domain_run
     assert process.returncode == 1
     assert summary["outcome"] == "stopped at DataGate"
     assert any(a["feature"] == "island" for a in summary["anomalies"])
@@ -283,7 +238,7 @@ def test_out_of_domain_category_stops_before_transform(tmp_path):
         " island " in line and "Unexpected string values" in line
         for line in process.stdout.splitlines()
     )
-    ran = mlmd_states(tmp_path / "work", summary["run_id"], ("ExampleValidator", "Transform"))
+    ran = mlmd_states(config.parent / "work", summary["run_id"], ("ExampleValidator", "Transform"))
     assert ran == {"ExampleValidator": "executed", "Transform": "skipped"}
 
 
@@ -304,45 +259,26 @@ def test_reblessed_served_model_is_not_pushed_again(reevaluated_run, first_run, 
     assert served_versions(workspace / "work") == [first_run[1]["pushed_version"]]
 
 
-def test_two_runs_started_together_train_and_push_once(tmp_path):
-    """Two real ``runner.py --local`` processes on one work dir: one waits for the other."""
-    config = write_config(tmp_path)
-    command = [sys.executable, str(REPO / "runner.py"), "--local", "--config", str(config)]
-    processes = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outputs = [process.communicate(timeout=1200) for process in processes]
-
-    for process, (_, stderr) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, stderr[-3000:]
-    waited = [i for i, (stdout, _) in enumerate(outputs) if "waiting for it to finish" in stdout]
-    assert len(waited) == 1, [stdout[:500] for stdout, _ in outputs]
-    second, first = waited[0], 1 - waited[0]
-    work_dir = tmp_path / "work"
-    summaries = [
-        json.loads((work_dir / "runs" / _run_id(stdout) / "summary.json").read_text())
-        for stdout, _ in outputs
-    ]
-    assert (
-        outputs[second][0]
-        .splitlines()[0]
-        .startswith(
-            f"penguins: work dir {work_dir} is in use by run {summaries[first]['run_id']} "
-            f"(pid {processes[first].pid} on host "
-        )
-    )
-    assert states(summaries[first])["Trainer"] == "executed"
-    assert mlmd_states(work_dir, summaries[second]["run_id"], COMPONENTS) == dict.fromkeys(
+def test_two_runs_started_together_train_and_push_once(penguins_history):
+    """The history's two runs, started together on one work dir: one waits for the other."""
+    first, second = penguins_history.first, penguins_history.rerun
+    work_dir = penguins_history.work_dir
+    for started in (first, second):
+        assert started.process.returncode == 0, started.process.stderr[-3000:]
+    assert "waiting for it to finish" not in first.process.stdout
+    waiting = second.process.stdout.splitlines()[0]
+    assert waiting.startswith(f"penguins: work dir {work_dir} is in use by ")
+    assert waiting.endswith("; waiting for it to finish")
+    # The holder is named once it has recorded itself; a start within that instant sees
+    # "another run (not yet recorded)".
+    if "(not yet recorded)" not in waiting:
+        assert f"run {first.summary['run_id']} (pid {first.pid} on host " in waiting
+    assert run_id_of(second.process.stdout) == second.summary["run_id"]
+    assert states(first.summary)["Trainer"] == "executed"
+    assert mlmd_states(work_dir, second.summary["run_id"], COMPONENTS) == dict.fromkeys(
         COMPONENTS, "cached"
     )
-    assert served_versions(work_dir) == [summaries[first]["pushed_version"]] == ["1"]
-
-
-def _run_id(stdout: str) -> str:
-    return next(line for line in stdout.splitlines() if line.startswith("penguins: run ")).split()[
-        2
-    ]
+    assert served_versions(work_dir) == [first.summary["pushed_version"]] == ["1"]
 
 
 def test_too_little_data_and_bad_labels_stop_at_the_data_gate(tmp_path):

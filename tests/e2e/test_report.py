@@ -1,10 +1,11 @@
 """Reports, run listing and lineage on real pipeline runs (``runner.py --local``).
 
-One work directory gets a cold run and an unchanged (cached) re-run, then two runs of
-the same CSV with every body mass 1.8 times heavier (stopped by the schema's type
-check); a second one a run stopped by a CSV row from an island the schema does not
-know. Reports are built in-process from those runs, checked against ML Metadata and
-TFMA, and rendered in headless Chromium with the network cut off.
+The penguins history's work directory (``tests/e2e/conftest.py``) has a cold run and an
+unchanged (cached) re-run; this module then adds two runs of the same CSV with every body
+mass 1.8 times heavier (stopped by the schema's type check). A second work directory holds
+a run stopped by a CSV row from an island the schema does not know. Reports are built
+in-process from those runs, checked against ML Metadata and TFMA, and rendered in headless
+Chromium with the network cut off.
 """
 
 import csv
@@ -13,13 +14,14 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import penguins_runs
 import pytest
 import tensorflow_model_analysis as tfma
 import yaml
+from penguins_runs import CSV
 from PIL import Image, ImageStat
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
@@ -30,59 +32,30 @@ from pipeline.report import build, formatting, queries
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-CSV = REPO / "data" / "penguins" / "penguins.csv"
 PIPELINE = "penguins"
 SECTIONS = ("run", "data", "schema", "anomalies", "model", "deployment", "lineage")
 
 
-def write_config(directory: Path, csv_dir: Path = CSV.parent) -> Path:
-    """The default config with absolute paths and a short training budget."""
-    raw = yaml.safe_load((REPO / "configs" / "penguins.yaml").read_text())
-    raw["work_dir"] = str(directory / "work")
-    raw["data"]["csv_dir"] = str(csv_dir)
-    raw["validation"]["schema_path"] = str(REPO / "schemas" / "penguins" / "schema.pbtxt")
-    raw["trainer"]["hyperparameters"].update(epochs=25)
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
 def run_pipeline(config: Path) -> dict:
     """Runs ``runner.py --local``; returns the run's summary.json."""
-    process = subprocess.run(
-        [sys.executable, str(REPO / "runner.py"), "--local", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-    )
-    runs = sorted((config.parent / "work" / "runs").iterdir())
-    summary_path = runs[-1] / "summary.json"
-    assert summary_path.is_file(), process.stdout[-2000:] + process.stderr[-3000:]
-    return json.loads(summary_path.read_text(), parse_constant=_not_json)
-
-
-def _not_json(constant: str):
-    raise ValueError(f"summary.json is not strict JSON: {constant}")
+    return penguins_runs.run_pipeline(config)[1]
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("report")
+def workspace(penguins_history) -> Path:
+    return penguins_history.workspace
 
 
 @pytest.fixture(scope="module")
-def cfg(workspace):
-    return load_config(write_config(workspace))
+def cfg(penguins_history):
+    return load_config(penguins_history.config)
 
 
 @pytest.fixture(scope="module")
-def runs(cfg, workspace) -> tuple[dict, dict]:
-    first = run_pipeline(workspace / "config.yaml")
+def runs(penguins_history) -> tuple[dict, dict]:
+    first = penguins_history.first.summary
     assert first["outcome"] == "blessed and pushed", first
-    second = run_pipeline(workspace / "config.yaml")
-    return first, second
+    return first, penguins_history.rerun.summary
 
 
 @pytest.fixture(scope="module")
@@ -279,15 +252,9 @@ def test_lineage_of_the_pushed_version(cfg, runs):
 
 
 @pytest.fixture(scope="module")
-def anomalies_run(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("anomalies")
-    csv_dir = directory / "data"
-    csv_dir.mkdir()
-    shutil.copy(CSV, csv_dir / "penguins.csv")
-    with (csv_dir / "penguins.csv").open("a") as f:
-        f.write("Adelie,Atlantis,39.1,18.7,181,3750,male,2007\n")
-    config = write_config(directory, csv_dir=csv_dir)
-    return load_config(config), run_pipeline(config)
+def anomalies_run(out_of_domain_run):
+    config, _, summary = out_of_domain_run
+    return load_config(config), summary
 
 
 def test_report_of_a_run_stopped_by_anomalies(anomalies_run):

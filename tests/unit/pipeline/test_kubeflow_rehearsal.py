@@ -44,7 +44,7 @@ from pipeline.pipeline import (  # noqa: E402
     TFLITE_CONVERTER_ID,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 STEP_TIMEOUT_S = 1800
