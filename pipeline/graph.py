@@ -17,32 +17,34 @@ def pipeline_graph(cfg: PipelineConfig) -> dict[str, tuple[str, ...]]:
     """Node id -> ids of the nodes it depends on, in ``create_pipeline(cfg).components`` order.
 
     Args:
-        cfg: The pipeline configuration: ``validation.schema_path`` (ImportSchemaGen or
-            SchemaGen), ``tuner.enabled`` and ``tflite.enabled`` change the nodes.
+        cfg: The pipeline configuration: ``data.image_dir`` (ImageExampleGen or
+            CsvExampleGen), ``validation.schema_path`` (ImportSchemaGen or SchemaGen),
+            ``tuner.enabled`` and ``tflite.enabled`` change the nodes.
 
     Returns:
         Every node, upstream ones before the nodes that depend on them; each dependency
         tuple sorted by id.
     """
     schema = "ImportSchemaGen" if cfg.validation.schema_path else "SchemaGen"
-    graph: dict[str, tuple[str, ...]] = {"CsvExampleGen": ()}
+    gen = "ImageExampleGen" if cfg.data.image_dir is not None else "CsvExampleGen"
+    graph: dict[str, tuple[str, ...]] = {gen: ()}
     if cfg.validation.schema_path:
         graph[schema] = ()
-        graph["StatisticsGen"] = ("CsvExampleGen",)
+        graph["StatisticsGen"] = (gen,)
     else:
-        graph["StatisticsGen"] = ("CsvExampleGen",)
+        graph["StatisticsGen"] = (gen,)
         graph[schema] = ("StatisticsGen",)
     graph["ExampleValidator"] = (schema, "StatisticsGen")
     graph["DataGate"] = ("ExampleValidator", "StatisticsGen")
-    graph["Transform"] = ("CsvExampleGen", "DataGate", schema)
+    graph["Transform"] = (gen, "DataGate", schema)
     if cfg.tuner.enabled:
         graph["Tuner"] = ("Transform",)
         graph["Trainer"] = ("Transform", "Tuner")
     else:
         graph["Trainer"] = ("Transform",)
     graph[BASELINE_RESOLVER] = ("Trainer",)
-    graph["Evaluator"] = ("CsvExampleGen", "Trainer", BASELINE_RESOLVER)
-    blessed = ("CsvExampleGen", "Evaluator", "Trainer")
+    graph["Evaluator"] = (gen, "Trainer", BASELINE_RESOLVER)
+    blessed = (gen, "Evaluator", "Trainer")
     if cfg.tflite.enabled:
         graph["TFLiteConverter"] = (*blessed, "Transform")
         graph["ServingPusher"] = (*blessed, "TFLiteConverter")
