@@ -14,3 +14,5 @@ CODE_DIGEST = "code_digest"
 MIXED_PRECISION = "mixed_precision"
 # "none" or "mirrored" (tf.distribute.MirroredStrategy over the visible devices).
 DISTRIBUTION = "distribution"
+# Digest of the image backbone's weights file: new weights at the same path re-run the Trainer.
+WEIGHTS_DIGEST = "weights_digest"

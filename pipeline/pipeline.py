@@ -302,6 +302,21 @@ def code_digest(relative_paths: tuple[str, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+def weights_digest(cfg: PipelineConfig) -> str:
+    """SHA-256 of the pretrained weights files the image features load ("" for none).
+
+    A new file at the same path re-runs the Trainer instead of reusing a model trained
+    from the old weights.
+    """
+    digest = hashlib.sha256()
+    paths = [Path(f.option("weights")) for f in cfg.spec.of_type("image") if f.option("weights")]
+    for path in paths:
+        with path.open("rb") as weights:
+            for block in iter(lambda: weights.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16] if paths else ""
+
+
 def _trainer_custom_config(cfg: PipelineConfig) -> dict:
     return {
         config_keys.FEATURE_SPEC: cfg.spec.to_dict(),
@@ -311,6 +326,7 @@ def _trainer_custom_config(cfg: PipelineConfig) -> dict:
         config_keys.MIXED_PRECISION: cfg.trainer.mixed_precision,
         config_keys.DISTRIBUTION: cfg.trainer.distribution,
         config_keys.CODE_DIGEST: code_digest(_TRAINER_CODE),
+        config_keys.WEIGHTS_DIGEST: weights_digest(cfg),
     }
 
 

@@ -65,6 +65,7 @@ def run_fn(fn_args) -> None:
         ).history
 
     history = fit(0, hparams.epochs)
+    fine_tune_from = None
     backbone = image_backbone(model, spec)
     if backbone is not None and hparams.fine_tune_epochs:
         # Phase two of transfer learning: the backbone's top layers learn too, slowly.
@@ -74,12 +75,16 @@ def run_fn(fn_args) -> None:
             compile_model(
                 model, spec, hparams.learning_rate * hparams.fine_tune_learning_rate_factor
             )
-        done = len(history.get("loss", []))
+        done = fine_tune_from = len(history.get("loss", []))
         tuned = fit(done, done + hparams.fine_tune_epochs)
         history = {key: values + tuned.get(key, []) for key, values in history.items()}
     set_precision_policy(False)
     _write_history(
-        {**history, "epoch_seconds": timer.seconds}, hparams, steps, fn_args.model_run_dir
+        {**history, "epoch_seconds": timer.seconds},
+        hparams,
+        steps,
+        fn_args.model_run_dir,
+        fine_tune_from,
     )
     export.export_serving_model(model, tf_transform_output, spec, fn_args.serving_model_dir)
 
@@ -127,11 +132,20 @@ def training_callbacks(hparams: HyperParameters, log_dir: str) -> list[tf.keras.
     ]
 
 
-def _write_history(history: dict, hparams: HyperParameters, steps: int, model_run_dir: str) -> None:
+def _write_history(
+    history: dict,
+    hparams: HyperParameters,
+    steps: int,
+    model_run_dir: str,
+    fine_tune_from: int | None = None,
+) -> None:
+    """``history.json``: hyperparameters, steps, per-epoch metrics and, after transfer
+    learning's second phase, ``fine_tune_from_epoch`` (the first fine-tuning epoch, 1-based)."""
     record = {
         "hyperparameters": hparams.to_dict(),
         "steps_per_epoch": steps,
         "epochs_run": len(history.get("loss", [])),
+        **({"fine_tune_from_epoch": fine_tune_from + 1} if fine_tune_from is not None else {}),
         "history": {k: [_finite(v) for v in values] for k, values in history.items()},
     }
     with tf.io.gfile.GFile(os.path.join(model_run_dir, HISTORY_FILE), "w") as f:

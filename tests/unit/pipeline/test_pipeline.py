@@ -178,3 +178,27 @@ def test_image_data_turns_on_the_gate_s_image_rules(image_cfg):
     assert gate.exec_properties["max_class_share"] == 0.9
     assert gate.exec_properties["label_key"] == "label"
     assert json.loads(gate.exec_properties["label_classes"]) == [str(d) for d in range(10)]
+
+
+def test_the_weights_files_digest_keys_the_trainer(tmp_path):
+    from components import features
+    from pipeline.pipeline import weights_digest
+
+    cfg = load_config(REPO / "configs" / "digits.yaml", work_dir=tmp_path / "work")
+    assert weights_digest(cfg) == ""
+    weights = tmp_path / "backbone.h5"
+
+    def with_weights() -> str:
+        feature = features.make_feature(
+            "image",
+            {"type": "image", "height": 32, "width": 32, "model": "mobilenet_v2"},
+        )
+        options = {**dict(feature.options), "weights": str(weights)}
+        feature = dataclasses.replace(feature, options=tuple(sorted(options.items())))
+        spec = dataclasses.replace(cfg.spec, features=(feature,))
+        return weights_digest(dataclasses.replace(cfg, spec=spec))
+
+    weights.write_bytes(b"first weights")
+    first = with_weights()
+    weights.write_bytes(b"other weights")
+    assert first and with_weights() != first
