@@ -130,6 +130,15 @@ class Signature:
             outputs = self.function(**tensors)
         except tf.errors.InvalidArgumentError as error:
             raise ApiError(400, f"signature {self.name!r}: {describe_error(error)}") from error
+        except UnicodeDecodeError as error:
+            # TensorFlow fails to build the error of an op that rejected non-UTF-8 bytes
+            # (an image's bytes where a serialized tf.Example belongs), and raises this.
+            raise ApiError(
+                400,
+                f"signature {self.name!r} cannot read the bytes it was given (inputs "
+                f"{sorted(self.inputs)}); raw values such as an image's bytes go to a "
+                "signature that takes them (serving_raw)",
+            ) from error
         rows = len(next(iter(columns.values())))
         arrays = {key: value.numpy() for key, value in outputs.items()}
         for key, value in arrays.items():

@@ -294,6 +294,17 @@ def test_row_format_b64_examples_to_the_default_signature(client, models):
     assert same(body, {"predictions": expected_rows(want)})
 
 
+def test_image_bytes_sent_to_the_examples_signature_are_a_400_not_a_500(client):
+    """TensorFlow raises UnicodeDecodeError building the error for non-UTF-8 bytes."""
+    png = tf.io.encode_png(tf.zeros([4, 4, 1], tf.uint8)).numpy()
+
+    status, body = client.predict("penguins", {"instances": [b64(png)]})
+
+    assert status == 400
+    assert "cannot read the bytes it was given" in body["error"]
+    assert "serving_raw" in body["error"]
+
+
 def test_row_format_named_b64_examples_with_signature_name(client, models):
     examples = [serialized_example(row) for row in INSTANCES]
     payload = {
