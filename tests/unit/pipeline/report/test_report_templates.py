@@ -366,6 +366,18 @@ def test_stopped_run_fills_the_data_sections_and_says_the_rest_was_not_reached()
     assert "island" in _section(html, "schema")
 
 
+def test_a_run_the_gate_stopped_without_schema_anomalies_does_not_say_pass():
+    gate = "image data anomalies: file 3/broken.png: PNG that cannot be decoded"
+    context = _stopped()
+    context["run"] = dataclasses.replace(context["run"], error=gate)
+    context["anomalies"] = _anomalies([], stopped=True)
+
+    anomalies = _section(build.render(context), "anomalies")
+
+    assert "Pass" not in anomalies
+    assert "the DataGate stopped the run" in anomalies and "3/broken.png" in anomalies
+
+
 def test_an_unblessed_run_says_why_in_its_banner():
     failure = "sparse_categorical_accuracy changed by -0.013 against the baseline"
     run = _run(
