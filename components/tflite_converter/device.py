@@ -169,13 +169,13 @@ def micro_preprocessing(
         "input": {
             "columns": columns,
             "length": len(columns),
-            **_quantization(input_details),
+            **quantization_params(input_details),
             "rule": "q = clamp(round(x / scale) + zero_point, -128, 127)",
         },
         "output": {
             **output,
             "length": int(np.prod(output_details["shape"][1:], dtype=np.int64)),
-            **_quantization(output_details),
+            **quantization_params(output_details),
             "rule": rule,
         },
     }
@@ -238,7 +238,8 @@ def _io_details(flatbuffer: bytes) -> tuple[dict, dict]:
     return interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
 
-def _quantization(details: Mapping[str, Any]) -> dict[str, Any]:
+def quantization_params(details: Mapping[str, Any]) -> dict[str, Any]:
+    """A TFLite tensor's dtype, scale and zero point, as ``preprocessing.json`` states them."""
     scale, zero_point = details["quantization"]
     return {
         "dtype": np.dtype(details["dtype"]).name,

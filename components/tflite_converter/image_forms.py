@@ -26,6 +26,7 @@ from components import features
 from components.features import image
 from components.tflite_converter import parity
 from components.tflite_converter.c_array import write_c_array
+from components.tflite_converter.device import quantization_params
 from components.tflite_converter.storage import directory_size, read_bytes, write_bytes
 
 MICRO_MODEL_FILE = "model.tflite"
@@ -197,10 +198,14 @@ def write_micro_files(
         "image": image.preprocessing_rule(feature),
         "input": {
             "shape": [int(d) for d in input_details["shape"]],
-            **_quantization(input_details),
+            **quantization_params(input_details),
             "rule": "q = clamp(round(x / scale) + zero_point, -128, 127)",
         },
-        "output": {**output, **_quantization(output_details), "rule": "(q - zero_point) * scale"},
+        "output": {
+            **output,
+            **quantization_params(output_details),
+            "rule": "(q - zero_point) * scale",
+        },
         "arena_bytes_estimate": form.arena_bytes,
     }
     write_bytes(paths["preprocessing"], (json.dumps(document, indent=2) + "\n").encode())
@@ -262,12 +267,3 @@ def _dequantize(values: np.ndarray, details: Mapping[str, Any]) -> np.ndarray:
         return values.astype(np.float32)
     scale, zero_point = details["quantization"]
     return (values.astype(np.float32) - zero_point) * scale
-
-
-def _quantization(details: Mapping[str, Any]) -> dict[str, Any]:
-    scale, zero_point = details["quantization"]
-    return {
-        "dtype": np.dtype(details["dtype"]).name,
-        "scale": float(scale),
-        "zero_point": int(zero_point),
-    }

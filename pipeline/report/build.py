@@ -116,6 +116,12 @@ def build_report(cfg: PipelineConfig, run_id: str | None = None) -> Path:
 
 def render(context: Mapping[str, Any]) -> str:
     """The report HTML for a context as ``collect`` builds it."""
+    return template_environment().get_template(TEMPLATE).render(**context)
+
+
+def template_environment() -> jinja2.Environment:
+    """The pages' Jinja environment: ``templates/``, escaping on, undefined values an
+    error, the report's number filters."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -124,7 +130,7 @@ def render(context: Mapping[str, Any]) -> str:
         lstrip_blocks=True,
     )
     environment.filters.update(formatting.FILTERS)
-    return environment.get_template(TEMPLATE).render(**context)
+    return environment
 
 
 def collect(cfg: PipelineConfig, run_id: str) -> dict[str, Any]:

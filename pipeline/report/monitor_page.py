@@ -3,25 +3,15 @@
 import datetime
 from pathlib import Path
 
-import jinja2
-
 from monitoring.monitor import MonitorResult
-from pipeline.report import formatting
+from pipeline.report.build import template_environment
 
 TEMPLATE = "monitor.html.j2"
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def render(result: MonitorResult, logs: Path, sample_rate: float, max_error_rate: float) -> str:
     """The page's HTML (CSS inline, no script, no network)."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(formatting.FILTERS)
+    environment = template_environment()
     skew = {d.feature: d for d in result.skew}
     drift = {d.feature: d for d in result.drift}
     return environment.get_template(TEMPLATE).render(
