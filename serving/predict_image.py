@@ -55,7 +55,9 @@ def predict_image(
         raise PredictError(f"{image_file}: not an image (no PNG, JPEG, GIF or BMP signature)")
     versions = pusher.served_versions(model_base_path) if model_base_path.is_dir() else []
     if not versions:
-        raise PredictError(f"nothing served in {model_base_path}; run the pipeline first")
+        raise PredictError(
+            f"nothing served in {model_base_path}: no run has pushed a blessed model yet"
+        )
     version = max(versions)
     serve = tf.saved_model.load(str(model_base_path / str(version))).signatures[
         export.RAW_SIGNATURE
