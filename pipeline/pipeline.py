@@ -28,7 +28,7 @@ _SHARED_CODE = ("features", "custom_config.py", "keras_mode.py")
 _TRANSFORM_CODE = (*_SHARED_CODE, "transform")
 _TRAINER_CODE = (*_SHARED_CODE, "trainer")
 _CSV_READER_CODE = ("csv_example_gen",)
-_IMAGE_READER_CODE = ("image_example_gen", "csv_example_gen/executor.py")
+_IMAGE_READER_CODE = ("image_example_gen", "csv_example_gen/executor.py", "features/image.py")
 
 EVAL_SPLIT = "eval"
 TEST_SPLIT = "test"

@@ -211,12 +211,19 @@ def preprocessing_rule(feature: Feature) -> dict[str, Any]:
     }
 
 
-_MAGIC = ((b"\x89PNG", "png"), (b"\xff\xd8", "jpeg"), (b"GIF8", "gif"), (b"BM", "bmp"))
+# The leading bytes (signature) of each format tf.io.decode_image reads.
+SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
 
 
 def image_format(data: bytes) -> str | None:
-    """``png``, ``jpeg``, ``gif`` or ``bmp`` by the file's magic bytes; None otherwise."""
-    return next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+    """``png``, ``jpeg``, ``gif`` or ``bmp`` by the file's signature; None otherwise."""
+    return next((name for signature, name in SIGNATURES if data.startswith(signature)), None)
 
 
 def thumbnail_uri(data: bytes) -> str:

@@ -20,15 +20,9 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 import tensorflow as tf
 
+from components.features import image
 from components.image_example_gen import keys
 
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-)
 # What marks the end of a whole file of the format: a file that lacks it was cut short.
 _END_MARKERS = {"png": b"IEND\xaeB`\x82", "jpeg": b"\xff\xd9"}
 _TF_NOISE = re.compile(r"^\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$")
@@ -91,9 +85,7 @@ def list_image_files(root: str, pattern: str = keys.FILE_PATTERN) -> list[ImageF
 
 def sniff_format(data: bytes) -> str:
     """``png``, ``jpeg``, ``gif`` or ``bmp`` from the leading bytes; ``unknown`` otherwise."""
-    return next(
-        (name for magic, name in _SIGNATURES if data.startswith(magic)), keys.UNKNOWN_FORMAT
-    )
+    return image.image_format(data) or keys.UNKNOWN_FORMAT
 
 
 def inspect_image(data: bytes, accepted_formats: Sequence[str]) -> ImageInfo:

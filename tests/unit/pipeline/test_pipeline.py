@@ -165,7 +165,7 @@ def test_image_dir_picks_the_image_example_gen(image_cfg):
     settings = custom_settings(example_gen.exec_properties)
     assert settings["image_formats"] == ["png", "gif"]
     assert settings["code_digest"] == code_digest(
-        ("image_example_gen", "csv_example_gen/executor.py")
+        ("image_example_gen", "csv_example_gen/executor.py", "features/image.py")
     )
     output_config = json.loads(example_gen.exec_properties["output_config"])
     assert output_config["split_config"]["partition_feature_name"] == "file_name"
