@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,7 +142,9 @@ def _table(cfg, model_uri: str, examples_uri: str, latency_calls: int) -> None:
     for name, (predict, size) in forms.items():
         accuracy = float(np.mean(predict({feature.name: images}).argmax(axis=1) == labels))
         base_accuracy = accuracy if base_accuracy is None else base_accuracy
-        p50, p99 = _latency(predict, feature.name, images, latency_calls)
+        p50, p99 = parity.latency_ms(
+            predict, parity.single_examples({feature.name: images}), latency_calls
+        )
         print(
             f"{name:<11} {size / 1024:>9.1f} {size / base_size:>12.3f} {accuracy:>9.3f} "
             f"{p50:>8.2f} {p99:>8.2f}"
@@ -153,20 +154,6 @@ def _table(cfg, model_uri: str, examples_uri: str, latency_calls: int) -> None:
         f"\ntargets: int8 <= {TARGET_SIZE_RATIO} x SavedModel size, <= "
         f"{TARGET_ACCURACY_LOSS:.2f} accuracy loss; p50 <= {TARGET_P50_MS:.0f} ms for every form"
     )
-
-
-def _latency(predict, key: str, images, calls: int) -> tuple[float, float]:
-    import numpy as np
-
-    for i in range(10):
-        predict({key: images[i % len(images) : i % len(images) + 1]})
-    timings = []
-    for i in range(calls):
-        start = time.perf_counter()
-        predict({key: images[i % len(images) : i % len(images) + 1]})
-        timings.append((time.perf_counter() - start) * 1000)
-    p50, p99 = np.percentile(timings, [50, 99])
-    return float(p50), float(p99)
 
 
 def _epochs(model_run_uri: str) -> None:

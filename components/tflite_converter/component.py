@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 
+import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
@@ -137,13 +138,12 @@ def _convert_image_model(
     settings: _Settings,
 ) -> None:
     """The image model's phone form (and micro form) over pixels, parity-gated alike."""
-    input_dtypes = converter.raw_input_dtypes(saved_model_dir)
 
     def encoded(split: str, limit: int | None = None):
         serialized = read_serialized_examples(examples_uri, split, limit)
-        return serialized, converter.dense_inputs_from_examples(serialized, input_dtypes)[
-            image.name
-        ]
+        # The image input is bytes: its dtype is known without loading the model.
+        by_key = converter.dense_inputs_from_examples(serialized, {image.name: tf.string})
+        return serialized, by_key[image.name]
 
     _, train_images = encoded(TRAIN_SPLIT, settings.representative_examples)
     train_pixels = image_forms.pixels(train_images, image)

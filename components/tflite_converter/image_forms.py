@@ -27,12 +27,13 @@ from components.features import image
 from components.tflite_converter import parity
 from components.tflite_converter.c_array import write_c_array
 from components.tflite_converter.device import quantization_params
+from components.tflite_converter.micro import (
+    MICRO_HEADER_FILE,
+    MICRO_PREPROCESSING_FILE,
+    MICRO_SOURCE_FILE,
+)
 from components.tflite_converter.storage import directory_size, read_bytes, write_bytes
 
-MICRO_MODEL_FILE = "model.tflite"
-MICRO_SOURCE_FILE = "model_data.cc"
-MICRO_HEADER_FILE = "model_data.h"
-MICRO_PREPROCESSING_FILE = "preprocessing.json"
 PixelBatches = Callable[[], Iterable[np.ndarray]]
 
 

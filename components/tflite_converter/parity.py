@@ -295,8 +295,8 @@ def compare_forms(
         raise ValueError(f"{len(labels)} labels for {len(singles)} examples")
     saved_outputs = saved_model(dense_inputs)
     converted_outputs = converted(dense_inputs)
-    saved_p50, saved_p99 = _latency_ms(saved_model, singles, latency_examples)
-    converted_p50, converted_p99 = _latency_ms(converted, singles, latency_examples)
+    saved_p50, saved_p99 = latency_ms(saved_model, singles, latency_examples)
+    converted_p50, converted_p99 = latency_ms(converted, singles, latency_examples)
     footprint = {
         "saved_model_size_bytes": sizes[0],
         "tflite_size_bytes": sizes[1],
@@ -365,8 +365,9 @@ def _mae(predictions: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.abs(predictions.reshape(-1)[known] - labels[known])))
 
 
-def _latency_ms(call: Predict, singles: list[dict], count: int) -> tuple[float, float]:
-    """p50 and p99 of ``count`` timed single-example calls, after a warm-up."""
+def latency_ms(call: Predict, singles: list[dict], count: int) -> tuple[float, float]:
+    """p50 and p99 of ``count`` timed single-example calls (milliseconds), after a warm-up,
+    cycling through ``singles``."""
     for inputs in itertools.islice(itertools.cycle(singles), _WARMUP_CALLS):
         call(inputs)
     timings = []
