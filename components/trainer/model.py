@@ -47,7 +47,7 @@ def build_model(
         probabilities [batch, num_classes] (binary: a sigmoid unit as [1 - p, p]).
         Regression: predicted values [batch] in the label's units.
     """
-    keras_mode.skip_autograph_for_libraries()
+    keras_mode.skip_autograph_for_libraries()  # for every fit of the model, Trainer or Tuner
     inputs, encoded = {}, []
     for feature in spec.features:
         module = features.type_module(feature.type)

@@ -25,7 +25,6 @@ def run_fn(fn_args) -> None:
     metrics) go to the model-run artifact.
     """
     keras_mode.require_legacy_keras()
-    keras_mode.skip_autograph_for_libraries()
     config = fn_args.custom_config
     spec = features.FeatureSpec.from_dict(config[custom_config.FEATURE_SPEC])
     hparams = HyperParameters.from_dict(config[custom_config.HYPERPARAMETERS])

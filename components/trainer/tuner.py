@@ -52,7 +52,6 @@ def objective(spec: features.FeatureSpec) -> keras_tuner.Objective:
 def tuner_fn(fn_args) -> TunerFnResult:
     """Builds the keras-tuner search the TFX Tuner component runs."""
     keras_mode.require_legacy_keras()
-    keras_mode.skip_autograph_for_libraries()
     config = fn_args.custom_config
     base = HyperParameters.from_dict(config[custom_config.HYPERPARAMETERS])
     search = config[custom_config.TUNER_SEARCH]
