@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.errors import ApiError
+from serving.json_api import parse_request
 
 FEEDBACK_FILE = "feedback.jsonl"
 FEEDBACK_KEYS = ("request_id", "label", "labels")
@@ -54,15 +55,7 @@ class FeedbackStore:
 
 def parse_feedback(body: bytes) -> list[tuple[str, int, Any]]:
     """The (request id, instance, label) triples of a feedback request; ApiError(400) if bad."""
-    try:
-        request = json.loads(body)
-    except ValueError as error:
-        raise ApiError(400, f"invalid JSON: {error}") from error
-    if not isinstance(request, dict):
-        raise ApiError(400, f"request must be a JSON object with keys among {list(FEEDBACK_KEYS)}")
-    extra = sorted(set(request) - set(FEEDBACK_KEYS))
-    if extra:
-        raise ApiError(400, f"unsupported request keys {extra}: accepted are {list(FEEDBACK_KEYS)}")
+    request = parse_request(body, FEEDBACK_KEYS)
     request_id = request.get("request_id")
     if not isinstance(request_id, str) or not request_id:
         raise ApiError(400, '"request_id" must be the non-empty X-Request-Id of a request')
