@@ -15,12 +15,13 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from rest_server import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -188,13 +189,13 @@ def _rest_figures(model_name: str, model_dir: str, examples_uri: str, requests: 
     ]
     with tempfile.TemporaryDirectory() as root:
         pusher.push_model(model_dir, Path(root) / model_name)
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(Path(root)), host="127.0.0.1", port=port, log_level="error")
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        _wait_until_ready(port, model_name)
+        wait_until_ready(port, model_name)
         latencies = _sequential_requests(port, model_name, instances, requests)
         server.should_exit = True
         thread.join(timeout=10)
@@ -232,25 +233,6 @@ def _sequential_requests(
             raise SystemExit(f"request {i} failed with HTTP {response.status}")
     connection.close()
     return latencies
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_ready(port: int, model_name: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", f"/v1/models/{model_name}")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit("the REST server did not come up")
 
 
 if __name__ == "__main__":

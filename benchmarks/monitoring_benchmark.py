@@ -21,12 +21,13 @@ import csv
 import http.client
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from rest_server import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = ("bare", "metrics", "metrics+logs")
@@ -91,14 +92,14 @@ def _rest_overhead(cfg, instances: list[dict], requests: int, scratch: Path) -> 
     }
     servers, ports = [], {}
     for name, app in apps.items():
-        ports[name] = _free_port()
+        ports[name] = free_port()
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=ports[name], log_level="error")
         )
         threading.Thread(target=server.run, daemon=True).start()
         servers.append(server)
     for port in ports.values():
-        _wait_until_ready(port, cfg.model_name)
+        wait_until_ready(port, cfg.model_name)
     connections = {
         n: http.client.HTTPConnection("127.0.0.1", p, timeout=10) for n, p in ports.items()
     }
@@ -203,26 +204,6 @@ def _monitor_time(cfg, instances: list[dict], labels, logged: int, scratch: Path
     print(f"  read back               {read[0]:6.1f} s wall  {read[1]:6.1f} s CPU")
     print(f"  monitor pass            {compute[0]:6.1f} s wall  {compute[1]:6.1f} s CPU")
     print(f"  alerts                  {len(result.alerts)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_ready(port: int, model_name: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", f"/v1/models/{model_name}")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the REST server did not come up")
 
 
 if __name__ == "__main__":
