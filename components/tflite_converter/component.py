@@ -18,6 +18,7 @@ from tfx.utils import path_utils
 from components import features
 from components.examples_io import read_serialized_examples
 from components.tflite_converter import converter, image_forms
+from components.tflite_converter.micro import MICRO_MODEL_FILE
 
 TFLITE_FILE = os.path.join("Format-Serving", "tflite")
 MICRO_DIR = "micro"
@@ -173,7 +174,7 @@ def _convert_image_model(
     micro_dir = os.path.join(tflite_model.uri, MICRO_DIR)
     micro_form = image_forms.convert_image_model(
         saved_model_dir,
-        os.path.join(micro_dir, image_forms.MICRO_MODEL_FILE),
+        os.path.join(micro_dir, MICRO_MODEL_FILE),
         image,
         "int8",
         representative_pixels=lambda: [train_pixels],
