@@ -50,7 +50,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from components.serving_pusher.pusher import SAVED_MODEL_FILES, describe_error
+from components.serving_pusher.pusher import SAVED_MODEL_FILES
+from components.serving_pusher.smoke_test import describe_error
 from serving import feedback as feedback_lib
 from serving import json_api
 from serving.errors import ApiError, ModelLoadError

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from components.serving_pusher.pusher import describe_error
+from components.serving_pusher.smoke_test import describe_error
 from serving.errors import ApiError
 
 FLOAT = "float"

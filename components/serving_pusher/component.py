@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.examples_io import read_serialized_examples
-from components.serving_pusher import pusher
+from components.serving_pusher import pusher, smoke_test
 from components.tflite_converter.component import (
     MICRO_BLESSED,
     MICRO_DIR,
@@ -78,7 +78,7 @@ class Executor(pusher_executor.Executor):
         model_dir = self.GetModelPath(input_dict)
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         serialized = read_serialized_examples(examples.uri, SMOKE_TEST_SPLIT, SMOKE_TEST_EXAMPLES)
-        pusher.smoke_test(
+        smoke_test.smoke_test(
             model_dir,
             {"examples": np.array(serialized, dtype=object)},
             signature_key="serving_default",

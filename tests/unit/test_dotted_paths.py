@@ -89,7 +89,7 @@ def _top_level_names(path: Path) -> set[str] | None:
 
 
 def _project_module_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> dotted project module, for ``from pkg import mod`` and ``import pkg.mod as m``."""
+    """Local name -> project module, for ``from pkg import mod`` and ``import pkg.mod as m``."""
     aliases = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

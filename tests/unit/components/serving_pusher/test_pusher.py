@@ -19,119 +19,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from penguins_spec import CATEGORICAL, NUMERIC, SPEC
+from penguins_spec import CATEGORICAL, NUMERIC
 from tensorflow_serving.config import model_server_config_pb2
 from tfx import types
 from tfx.types import standard_artifacts
+from tiny_models import save_examples_model, smoke_inputs
 
 from components import process_owner
-from components.serving_pusher import pusher
+from components.serving_pusher import pusher, smoke_test
 from components.serving_pusher.component import Executor, ServingPusher
-from components.trainer import export
-
-CLASSES = ("Adelie", "Chinstrap", "Gentoo")
-BUCKETS = 4
-
-
-class TinyModel(tf.Module):
-    """A serving_raw-like signature over the penguins features; ``broken`` spoils its output.
-
-    ``task`` "classification" returns probabilities, class ids and classes; "regression"
-    one float ``predictions`` value per example.
-    """
-
-    def __init__(self, seed: int, broken: str | None = None, task: str = "classification"):
-        super().__init__()
-        width = len(NUMERIC) + BUCKETS * len(CATEGORICAL)
-        columns = 1 if task == "regression" else len(CLASSES)
-        weights = np.random.default_rng(seed).normal(size=(width, columns))
-        self.weights = tf.Variable(weights.astype(np.float32))
-        self.broken = broken
-        self.task = task
-        self.serve_raw = tf.function(
-            self._serve, input_signature=[export.dense_input_signature(SPEC)]
-        )
-
-    def _serve(self, dense):
-        numbers = [tf.where(tf.math.is_nan(dense[k]), 0.0, dense[k]) / 100.0 for k in NUMERIC]
-        categories = [
-            tf.one_hot(tf.strings.to_hash_bucket_fast(dense[k], BUCKETS), BUCKETS)
-            for k in CATEGORICAL
-        ]
-        inputs = tf.concat([tf.stack(numbers, axis=1), *categories], axis=1)
-        if self.task == "regression":
-            predictions = tf.reshape(inputs @ self.weights, [-1]) * 10.0 + 4000.0
-            if self.broken == "nan":
-                predictions = predictions * float("nan")
-            elif self.broken == "shape":
-                predictions = tf.reshape(predictions, [-1, 1])
-            return {"predictions": predictions}
-        probabilities = tf.nn.softmax(inputs @ self.weights)
-        class_ids = tf.argmax(probabilities, axis=1)
-        if self.broken == "nan":
-            probabilities = probabilities * float("nan")
-        elif self.broken == "shape":
-            probabilities = probabilities[:, :1]
-        return {
-            "probabilities": probabilities,
-            "class_ids": class_ids,
-            "classes": tf.gather(tf.constant(CLASSES), class_ids),
-        }
-
-
-class ExamplesModel(TinyModel):
-    """TinyModel with a ``serving_default`` over serialized tf.Examples, as the Trainer's."""
-
-    def __init__(self, seed: int, task: str = "classification"):
-        super().__init__(seed, task=task)
-        examples = tf.TensorSpec([None], tf.string, name="examples")
-        self.serve_examples = tf.function(self._parse, input_signature=[examples])
-
-    def _parse(self, examples):
-        spec = {
-            key: tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))
-            for key in NUMERIC
-        }
-        for key in CATEGORICAL:
-            spec[key] = tf.io.FixedLenFeature([], tf.string, default_value="")
-        return self._serve(tf.io.parse_example(examples, spec))
-
-
-def save_tiny_model(
-    directory: Path, seed: int = 0, broken: str | None = None, task: str = "classification"
-) -> Path:
-    module = TinyModel(seed, broken, task)
-    tf.saved_model.save(module, str(directory), signatures={"serving_raw": module.serve_raw})
-    return directory
-
-
-def save_examples_model(directory: str, seed: int = 0, task: str = "classification") -> str:
-    module = ExamplesModel(seed, task)
-    signatures = {"serving_default": module.serve_examples, "serving_raw": module.serve_raw}
-    tf.saved_model.save(module, directory, signatures=signatures)
-    return directory
-
-
-def smoke_inputs(n: int = 4) -> dict[str, np.ndarray]:
-    numbers = np.linspace(1.0, 50.0, n).astype(np.float32)
-    inputs = {k: numbers.copy() for k in NUMERIC}
-    inputs["body_mass_g"][0] = np.nan
-    for key in CATEGORICAL:
-        inputs[key] = np.array(["a", "", "b", "c"][:n] + ["d"] * max(0, n - 4), dtype=object)
-    return inputs
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("models")
-    return {
-        "good": save_tiny_model(root / "good"),
-        "nan": save_tiny_model(root / "nan", broken="nan"),
-        "shape": save_tiny_model(root / "shape", broken="shape"),
-        "regression": save_tiny_model(root / "regression", task="regression"),
-        "regression-nan": save_tiny_model(root / "regression-nan", 0, "nan", "regression"),
-        "regression-shape": save_tiny_model(root / "regression-shape", 0, "shape", "regression"),
-    }
 
 
 @pytest.fixture
@@ -460,100 +356,6 @@ def test_publish_files_with_a_missing_file_creates_nothing(tmp_path):
     assert not destination.exists()
 
 
-# ---------------------------------------------------------------------------- smoke test
-
-
-def test_smoke_test_accepts_a_good_model(models):
-    pusher.smoke_test(str(models["good"]), smoke_inputs())
-
-
-@pytest.mark.parametrize(
-    "model, signature, message",
-    [
-        ("nan", "serving_raw", "NaN"),
-        ("shape", "serving_raw", r"shape \[4, 1\]"),
-        ("good", "serving_default", "no signature 'serving_default'"),
-        ("missing", "serving_raw", "cannot load"),
-    ],
-)
-def test_smoke_test_refuses_a_broken_model_with_the_reason(
-    models, tmp_path, model, signature, message
-):
-    directory = models.get(model, tmp_path / "missing")
-    with pytest.raises(pusher.SmokeTestError, match=message) as caught:
-        pusher.smoke_test(str(directory), smoke_inputs(), signature_key=signature)
-    assert "\n" not in str(caught.value)
-
-
-def test_smoke_test_refuses_inputs_the_signature_does_not_take(models):
-    inputs = smoke_inputs()
-    inputs["colour"] = inputs.pop("island")
-    with pytest.raises(pusher.SmokeTestError, match="differ"):
-        pusher.smoke_test(str(models["good"]), inputs)
-
-
-def test_smoke_test_refuses_inputs_of_unequal_length(models):
-    inputs = smoke_inputs()
-    inputs["bill_length_mm"] = inputs["bill_length_mm"][:2]  # rows no longer line up
-    with pytest.raises(pusher.SmokeTestError, match="share one non-zero length"):
-        pusher.smoke_test(str(models["good"]), inputs)
-
-
-def test_describe_error_skips_tensorflow_preamble():
-    error = tf.errors.InvalidArgumentError(
-        None,
-        None,
-        "Graph execution error:\n\nDetected at node X:\nCould not parse 'x'\n\t [[{{node X}}]]",
-    )
-    assert pusher.describe_error(error) == "InvalidArgumentError: Could not parse 'x'"
-    assert pusher.describe_error(ValueError("")) == "ValueError: "
-
-
-def test_check_outputs_wants_rows_summing_to_one():
-    with pytest.raises(pusher.SmokeTestError, match="sum"):
-        pusher.check_outputs({"probabilities": np.full((2, 3), 0.2, np.float32)}, 2)
-    with pytest.raises(pusher.SmokeTestError, match="shape"):
-        pusher.check_outputs({"probabilities": np.full((3, 2), 0.5, np.float32)}, 2)
-
-
-def test_smoke_test_accepts_a_good_regression_model(models):
-    pusher.smoke_test(str(models["regression"]), smoke_inputs(), task="regression")
-    pusher.smoke_test(str(models["regression"]), smoke_inputs())  # task read off the outputs
-
-
-@pytest.mark.parametrize(
-    "model, task, message",
-    [
-        ("regression-nan", "regression", "predictions contain NaN"),
-        ("regression-shape", "regression", r"predictions have shape \[4, 1\], expected \[4\]"),
-        ("good", "regression", "no 'predictions' output for a regression model"),
-        ("regression", "classification", "no 'probabilities' output for a classification model"),
-    ],
-)
-def test_smoke_test_checks_what_the_task_outputs(models, model, task, message):
-    with pytest.raises(pusher.SmokeTestError, match=message) as caught:
-        pusher.smoke_test(str(models[model]), smoke_inputs(), task=task)
-    assert "\n" not in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    "outputs, message",
-    [
-        ({"predictions": np.arange(2, dtype=np.int64)}, "predictions are int64"),
-        ({"predictions": np.array([1.0, np.inf], np.float32)}, "NaN or infinite"),
-        ({"scores": np.zeros(2, np.float32)}, "'probabilities' or a 'predictions'"),
-        (
-            {"predictions": np.zeros(2, np.float32), "probabilities": np.full((2, 2), 0.5)},
-            "'probabilities' or a 'predictions'",
-        ),
-    ],
-)
-def test_check_outputs_of_a_regression(outputs, message):
-    with pytest.raises(pusher.SmokeTestError, match=message):
-        pusher.check_outputs(outputs, 2)
-    pusher.check_outputs({"predictions": np.array([1.5, -3.0], np.float32)}, 2)
-
-
 # ---------------------------------------------------------------------------- ownership
 
 
@@ -624,7 +426,7 @@ def test_a_saved_model_on_a_remote_filesystem_is_pushed(models, base, ram):
     assert pusher.directory_digest(base / "1") == digest
     assert again.already_served and again.version == 1
     assert pusher.history(base)[0]["source"] == source
-    pusher.smoke_test(source, smoke_inputs())
+    smoke_test.smoke_test(source, smoke_inputs())
 
 
 def test_source_files_are_the_same_list_wherever_the_tree_lives(models, ram):
@@ -846,7 +648,7 @@ def test_executor_smoke_tests_and_pushes_a_regression_model(tmp_path, ram):
 
 def test_executor_refuses_a_model_whose_task_is_not_the_pipelines(tmp_path, ram):
     serving_root = tmp_path / "serving"
-    with pytest.raises(pusher.SmokeTestError, match="no 'predictions' output"):
+    with pytest.raises(smoke_test.SmokeTestError, match="no 'predictions' output"):
         run_executor(executor_inputs(ram), str(serving_root), ram, task="regression")
     assert not (serving_root / "penguins").exists() or numeric_dirs(serving_root / "penguins") == []
 
