@@ -7,7 +7,6 @@ from typing import Any
 import tensorflow_model_analysis as tfma
 from tfx.types import artifact_utils
 
-from components import strict_json
 from components.data_gate import anomalies as anomalies_lib
 from pipeline import metadata
 from pipeline import pipeline as ids
@@ -15,63 +14,19 @@ from pipeline.config import PipelineConfig
 from pipeline.eval_config import ACCURACY, ERROR_METRICS, EXAMPLE_COUNT
 from pipeline.local_run import RunOutcome
 from pipeline.report import tfma_metrics
+from pipeline.run_summary import (
+    UNDEFINED,
+    RunSummary,
+    SplitMetrics,
+    defined,
+    fixed,
+    significant,
+)
 
 _PER_CLASS_METRICS = ("precision", "recall", "f1_score", "auc")
 # Regression errors as TFMA names them -> as the summary shows them.
 _ERRORS = {tfma_name: short for short, (_, tfma_name) in ERROR_METRICS.items()}
 _CANDIDATE, _BASELINE = tfma_metrics.CANDIDATE, tfma_metrics.BASELINE
-UNDEFINED = "n/a"
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitMetrics:
-    """Overall (unsliced) TFMA metrics of one split.
-
-    Attributes:
-        accuracy: Classification accuracy; None for regression.
-        per_class: Class name -> {precision, recall, f1_score, auc}; None where undefined
-            on the split (a class absent from it, or never predicted).
-        baseline_accuracy: The baseline model's accuracy when one was compared.
-        errors: Regression: {mae, mse, rmse} in label units (mse squared).
-        baseline_errors: The baseline model's errors when one was compared.
-    """
-
-    split: str
-    example_count: int
-    accuracy: float | None
-    per_class: dict[str, dict[str, float | None]]
-    baseline_accuracy: float | None = None
-    errors: dict[str, float | None] = dataclasses.field(default_factory=dict)
-    baseline_errors: dict[str, float | None] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSummary:
-    """The closing summary of a run; also written as ``summary.json`` in the run's directory."""
-
-    pipeline: str
-    run_id: str
-    config: str
-    config_digest: str
-    work_dir: str
-    metadata_path: str
-    log_path: str
-    components: list[dict[str, Any]]
-    outcome: str
-    error: str | None = None
-    anomalies: list[dict[str, str]] = dataclasses.field(default_factory=list)
-    eval_metrics: SplitMetrics | None = None
-    test_metrics: SplitMetrics | None = None
-    blessed: bool | None = None
-    blessing_failures: list[str] = dataclasses.field(default_factory=list)
-    pushed_version: str | None = None
-    pushed_path: str | None = None
-    tflite: dict[str, Any] | None = None
-    pushed_tflite_path: str | None = None
-
-    def to_json(self) -> str:
-        """Strict JSON: an undefined metric (NaN) is ``null``."""
-        return strict_json.dumps(self, indent=2)
 
 
 def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSummary:
@@ -156,111 +111,6 @@ def read_split_metrics(
     )
 
 
-def format_summary(summary: RunSummary) -> str:
-    """The closing block printed after the progress lines."""
-    lines = [
-        f"run        {summary.run_id}  ({summary.pipeline}: {summary.outcome})",
-        f"work dir   {summary.work_dir}",
-        f"metadata   {summary.metadata_path}",
-        f"log        {summary.log_path}",
-    ]
-    for split_metrics in (summary.eval_metrics, summary.test_metrics):
-        if split_metrics:
-            lines.append(_format_metrics(split_metrics))
-    if summary.blessed is not None:
-        lines.append("blessed    " + ("yes" if summary.blessed else "no"))
-        lines += [f"           {failure}" for failure in summary.blessing_failures]
-    if summary.tflite:
-        lines.append(_format_tflite(summary.tflite))
-    if summary.pushed_version:
-        lines.append(f"pushed     version {summary.pushed_version} -> {summary.pushed_path}")
-    if summary.pushed_tflite_path:
-        lines.append(f"           tflite -> {summary.pushed_tflite_path}")
-    elif summary.pushed_version:
-        lines.append("           tflite: not pushed (not converted, or not blessed)")
-    elif summary.blessed is not None:
-        lines.append(
-            "pushed     nothing (model not blessed)"
-            if not summary.blessed
-            else "pushed     nothing"
-        )
-    if summary.error:
-        lines.append(f"error      {summary.error}")
-    return "\n".join(lines)
-
-
-def _format_metrics(m: SplitMetrics) -> str:
-    if m.accuracy is None:
-        line = f"{m.split:<10} " + "  ".join(f"{k} {_number(v)}" for k, v in m.errors.items())
-        line += f" on {m.example_count} examples"
-        if m.baseline_errors:
-            baseline = "  ".join(f"{k} {_number(v)}" for k, v in m.baseline_errors.items())
-            line += f" (baseline {baseline})"
-        return line
-    line = f"{m.split:<10} accuracy {_fixed(m.accuracy)} on {m.example_count} examples"
-    if m.baseline_accuracy is not None:
-        line += f" (baseline {_fixed(m.baseline_accuracy)})"
-    for name, metrics in m.per_class.items():
-        line += f"\n           {name:<12}" + "  ".join(
-            f"{k} {_fixed(v)}" for k, v in metrics.items()
-        )
-    return line
-
-
-def _format_tflite(p: dict[str, Any]) -> str:
-    """The TFLite line: size, the task's metric for both forms, the largest output gap,
-    latencies and the gate's verdict; a second line for the micro model when built."""
-    regression = "tflite_mae" in p
-    if regression:
-        metric = (
-            f"MAE {_number(p.get('tflite_mae'))} (SavedModel {_number(p.get('saved_model_mae'))}), "
-            f"max |d prediction| {_number(p.get('max_abs_prediction_diff'))}"
-        )
-        refused = "NOT blessed (MAE increase too large)"
-    else:
-        metric = (
-            f"accuracy {_fixed(p.get('tflite_accuracy'))} "
-            f"(SavedModel {_fixed(p.get('saved_model_accuracy'))}), "
-            f"max |dp| {_scientific(p.get('max_abs_probability_diff'))}"
-        )
-        refused = "NOT blessed (accuracy drop too large)"
-    verdict = "blessed" if p.get("tflite_blessed") == 1 else refused
-    line = (
-        f"tflite     {p.get('quantization')}: {_fixed(p.get('tflite_size_bytes'), 1, 1024)} KiB, "
-        f"{metric}, p50 {_fixed(p.get('tflite_latency_p50_ms'), 2)} ms "
-        f"(SavedModel {_fixed(p.get('saved_model_latency_p50_ms'), 2)} ms), {verdict}"
-    )
-    if "micro_size_bytes" in p:
-        score = (
-            f"MAE {_number(p.get('micro_mae'))}"
-            if regression
-            else f"accuracy {_fixed(p.get('micro_accuracy'))}"
-        )
-        micro_verdict = "blessed" if p.get("micro_blessed") == 1 else "NOT blessed"
-        line += (
-            f"\n           micro int8: {_fixed(p.get('micro_size_bytes'), 1, 1024)} KiB, "
-            f"{score}, {micro_verdict}"
-        )
-    return line
-
-
-def _fixed(value: Any, digits: int = 3, divisor: float = 1.0) -> str:
-    """``value / divisor`` with ``digits`` decimals; ``n/a`` when absent or undefined."""
-    number = _defined(value)
-    return UNDEFINED if number is None else f"{number / divisor:.{digits}f}"
-
-
-def _scientific(value: Any) -> str:
-    number = _defined(value)
-    return UNDEFINED if number is None else f"{number:.1e}"
-
-
-def _defined(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return strict_json.finite_or_none(float(value))
-
-
 def _outcome(outcome: RunOutcome, blessed: bool | None, pushed: bool) -> str:
     if outcome.error is not None:
         return f"stopped at {outcome.failed_node or 'an unknown component'}"
@@ -299,7 +149,7 @@ def describe_failure(failure) -> str:
     value = failure.metric_value.double_value.value
     if key.is_diff:
         change = threshold.change_threshold
-        shown = UNDEFINED if _defined(value) is None else f"{value:+.4g}"
+        shown = UNDEFINED if defined(value) is None else f"{value:+.4g}"
         if change.HasField("relative"):
             return (
                 f"{key.name} changed by {shown} against the baseline; the change "
@@ -312,15 +162,15 @@ def describe_failure(failure) -> str:
     bounds = threshold.value_threshold
     if bounds.HasField("upper_bound"):
         return (
-            f"{key.name} {_number(value)} is above the value threshold "
+            f"{key.name} {significant(value)} is above the value threshold "
             f"{bounds.upper_bound.value:.4g}"
         )
     if key.name == EXAMPLE_COUNT:
         return (
-            f"{key.name} {_fixed(value, 0)} is below the value threshold "
+            f"{key.name} {fixed(value, 0)} is below the value threshold "
             f"{bounds.lower_bound.value:.0f} (data.min_examples.eval)"
         )
-    return f"{key.name} {_fixed(value)} is below the value threshold {bounds.lower_bound.value:.3f}"
+    return f"{key.name} {fixed(value)} is below the value threshold {bounds.lower_bound.value:.3f}"
 
 
 def _regression_metrics(split: str, example_count: int, values: dict) -> SplitMetrics | None:
@@ -343,11 +193,6 @@ def _regression_metrics(split: str, example_count: int, values: dict) -> SplitMe
             if (_BASELINE, name, None, False) in values
         },
     )
-
-
-def _number(value: float | None) -> str:
-    """Four significant digits, or n/a for an undefined value."""
-    return UNDEFINED if _defined(value) is None else f"{value:.4g}"
 
 
 def _first(outputs: dict, key: str):

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from pipeline import summary
+from pipeline import run_summary, summary
 from pipeline.config import load_config
 from pipeline.eval_config import build_eval_config
 from pipeline.report import evaluation, formatting, tfma_metrics
@@ -106,7 +106,7 @@ def test_without_class_counts_an_undefined_recall_makes_the_auc_undefined():
 
 def test_summary_json_is_strict_json_with_null_for_undefined_metrics(evaluation_uri):
     metrics = summary.read_split_metrics(evaluation_uri, "eval", LABELS)
-    run = summary.RunSummary(
+    run = run_summary.RunSummary(
         **dict.fromkeys(
             ("pipeline", "run_id", "config", "config_digest", "work_dir", "metadata_path"), "x"
         ),
@@ -133,7 +133,7 @@ def test_summary_json_is_strict_json_with_null_for_undefined_metrics(evaluation_
 
 def test_summary_on_screen_says_n_a_for_undefined_metrics(evaluation_uri):
     metrics = summary.read_split_metrics(evaluation_uri, "eval", LABELS)
-    lines = summary._format_metrics(metrics).splitlines()
+    lines = run_summary._format_metrics(metrics).splitlines()
     assert lines[0] == "eval       accuracy 0.600 on 5 examples"
     assert lines[2] == "           Chinstrap   precision n/a  recall n/a  f1_score n/a  auc n/a"
     assert lines[3] == (
