@@ -1,6 +1,6 @@
 """Command line: the only module that reads argv and the environment.
 
-python runner.py --local [--config PATH] [--work-dir DIR] [--verbose] [--no-wait]
+python runner.py --local [--config PATH] [--work-dir DIR] [--verbose] [--no-wait] [--recheck]
 python runner.py --kubeflow [--config configs/kubeflow.yaml] [--output build/pipeline.yaml]
                  [--submit [--host URL]]
 python runner.py init --data DIR --label COLUMN [--task classification|regression] [--name NAME]
@@ -25,15 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.run_files import LOG_FILE, REPORT_FILE, REPORT_LOG_FILE, SUMMARY_FILE
+
 REPO_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = REPO_DIR / "configs" / "penguins.yaml"
 KUBEFLOW_CONFIG = REPO_DIR / "configs" / "kubeflow.yaml"
 DEFAULT_SPEC = REPO_DIR / "build" / "pipeline.yaml"
 KFP_HOST_ENV = "KFP_HOST"
-LOG_FILE = "pipeline.log"
-REPORT_LOG_FILE = "report.log"
 LATEST_RUN = "latest"
-SUMMARY_FILE = "summary.json"
 # Checked before anything is imported, so a bare Python gets set-up advice, not a traceback.
 REQUIRED_MODULES = ("yaml", "tensorflow", "tfx", "tensorflow_model_analysis")
 
@@ -67,6 +66,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-wait",
         action="store_true",
         help="with --local: exit (code 5) instead of waiting when another run holds the work dir",
+    )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="with --local: run even when the inputs are those of the last complete run "
+        "(TFX's cache then decides per component)",
     )
     parser.add_argument(
         "--kubeflow",
@@ -159,6 +164,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--submit and --host go with --kubeflow")
     if args.no_wait and not args.local:
         parser.error("--no-wait goes with --local")
+    if args.recheck and not args.local:
+        parser.error("--recheck goes with --local")
     if args.config is None:
         args.config = KUBEFLOW_CONFIG if args.kubeflow else DEFAULT_CONFIG
     return args
@@ -227,7 +234,7 @@ def _dispatch(cfg, args: argparse.Namespace) -> int:
     if args.kubeflow:
         host = args.kfp_host or os.environ.get(KFP_HOST_ENV)
         return _kubeflow(cfg, args.output, submit=args.submit, host=host)
-    return _run_local(cfg, verbose=args.verbose, wait=not args.no_wait)
+    return _run_local(cfg, verbose=args.verbose, wait=not args.no_wait, recheck=args.recheck)
 
 
 def _filesystem_error(err: OSError, log_path: Path | None = None) -> str:
@@ -466,8 +473,11 @@ def _monitor(
     return EXIT_ALERT if outcome.result.alerts else EXIT_OK
 
 
-def _run_local(cfg, verbose: bool, wait: bool) -> int:
+def _run_local(cfg, verbose: bool, wait: bool, recheck: bool) -> int:
     """One run under the work dir's lock (waiting for, or refusing, a run that holds it).
+
+    Unless ``recheck``, a run whose inputs are those of the last complete run does not
+    start: that run's summary is shown instead (``pipeline/up_to_date.py``).
 
     An OSError before the run log exists goes to the caller; one after it is logged there
     with its traceback and reported in one line.
@@ -491,16 +501,41 @@ def _run_local(cfg, verbose: bool, wait: bool) -> int:
         print(f"work dir busy: {err}; not starting (--no-wait)", file=sys.stderr)
         return EXIT_WORK_DIR_BUSY
     with lock:
+        from pipeline import up_to_date
+
+        inputs = up_to_date.fingerprint(cfg)
+        check = up_to_date.check(cfg, inputs)
+        if check.up_to_date and not recheck:
+            return _show_up_to_date(cfg, check.last)
         run_id = datetime.datetime.now().strftime("%Y%m%dT%H%M%S.%f")
         run_dir = cfg.runs_dir / run_id
         run_dir.mkdir(parents=True)
         run_lock.write_run_owner(run_dir, lock.claim(run_id, cfg.name))
-        return _run_locked(cfg, run_id, run_dir, verbose)
+        up_to_date.write_inputs(run_dir, inputs)
+        reason = check.reason or f"unchanged since run {check.last.run_id}; --recheck"
+        return _run_locked(cfg, run_id, run_dir, verbose, reason)
 
 
-def _run_locked(cfg, run_id: str, run_dir: Path, verbose: bool) -> int:
+def _show_up_to_date(cfg, last) -> int:
+    """The last complete run's closing block, for a run that has nothing to do."""
+    from pipeline.run_summary import format_summary
+
+    print(
+        f"{cfg.name}: up to date: config, code, schema, data and packages are those of run "
+        f"{last.run_id}; nothing ran (--recheck runs it through TFX's cache)"
+    )
+    print()
+    if last.summary.anomalies:
+        _print_anomalies(last.summary.anomalies, stopped=False)
+    print(format_summary(last.summary))
+    report = cfg.runs_dir / last.run_id / REPORT_FILE
+    print(f"report     {report if report.is_file() else 'not written'}")
+    return EXIT_OK
+
+
+def _run_locked(cfg, run_id: str, run_dir: Path, verbose: bool, reason: str) -> int:
     log_path = run_dir / LOG_FILE
-    print(f"{cfg.name}: run {run_id}  (config {cfg.source})", flush=True)
+    print(f"{cfg.name}: run {run_id}  (config {cfg.source}; {reason})", flush=True)
     failure: OSError | None = None
     with _logging_to(log_path, verbose=verbose) as terminal:
         try:

@@ -25,8 +25,8 @@ from pipeline.report import data_sections as sections
 from pipeline.report import deployment, evaluation, formatting, headline, queries
 from pipeline.report import misclassified as image_errors
 from pipeline.report.queries import first
+from pipeline.run_files import REPORT_FILE
 
-REPORT_FILE = "report.html"
 TEMPLATE = "report.html.j2"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 REPO_DIR = Path(__file__).resolve().parents[2]

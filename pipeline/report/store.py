@@ -14,8 +14,8 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import metadata
 from pipeline.config import PipelineConfig
+from pipeline.run_files import SUMMARY_FILE
 
-SUMMARY_FILE = "summary.json"
 PIPELINE_CONTEXT = "pipeline"
 
 _State = metadata_store_pb2.Execution.State

@@ -84,12 +84,16 @@ class History:
     Attributes:
         workspace: Holds ``config.yaml`` and the work dir ``work``.
         first: The run that took the lock first and trained.
-        rerun: The run that waited for it, then found everything cached.
+        rerun: The run that waited for it, then (with ``--recheck``) found everything
+            cached in TFX's cache.
+        unchanged: A third ``runner.py --local``, without ``--recheck``, once both ended:
+            its inputs are those of the rerun, so it stops before TFX.
     """
 
     workspace: Path
     first: Started
     rerun: Started
+    unchanged: subprocess.CompletedProcess
 
     @property
     def config(self) -> Path:
@@ -104,22 +108,24 @@ WAITING = "waiting for it to finish"
 
 
 def start_two_runs(workspace: Path) -> History:
-    """Starts two ``runner.py --local`` on the default config in ``workspace``; waits for both.
+    """Starts two ``runner.py --local --recheck`` on the default config in ``workspace``;
+    waits for both, then runs it once more without ``--recheck``.
 
     Raises:
         AssertionError: A process wrote no run, or not exactly one waited for the other.
     """
     command = runner_command(write_config(workspace))
+    recheck = [*command, "--recheck"]
     popens = [
         subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+            recheck, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
         )
         for _ in range(2)
     ]
     started = []
     for popen in popens:
         stdout, stderr = popen.communicate(timeout=2 * RUN_TIMEOUT_S)
-        process = subprocess.CompletedProcess(command, popen.returncode, stdout, stderr)
+        process = subprocess.CompletedProcess(recheck, popen.returncode, stdout, stderr)
         run_id = run_id_of(stdout)
         assert run_id, stdout[-2000:] + stderr[-3000:]
         summary = read_summary(workspace / "work" / "runs" / run_id)
@@ -127,7 +133,10 @@ def start_two_runs(workspace: Path) -> History:
     waited = [s for s in started if WAITING in s.process.stdout]
     assert len(waited) == 1, [s.process.stdout[:500] for s in started]
     (first,) = [s for s in started if s is not waited[0]]
-    return History(workspace, first, waited[0])
+    unchanged = subprocess.run(
+        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=REPO
+    )
+    return History(workspace, first, waited[0], unchanged)
 
 
 def run_id_of(stdout: str) -> str | None:

@@ -281,6 +281,25 @@ def test_two_runs_started_together_train_and_push_once(penguins_history):
     assert served_versions(work_dir) == [first.summary["pushed_version"]] == ["1"]
 
 
+def test_an_unchanged_run_stops_before_tfx_and_shows_the_last_summary(penguins_history):
+    """Without ``--recheck``, inputs equal to the last complete run's start no run at all."""
+    process = penguins_history.unchanged
+    rerun_id = penguins_history.rerun.summary["run_id"]
+    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-3000:]
+    lines = process.stdout.splitlines()
+    assert lines[0] == (
+        f"penguins: up to date: config, code, schema, data and packages are those of run "
+        f"{rerun_id}; nothing ran (--recheck runs it through TFX's cache)"
+    )
+    assert f"run        {rerun_id}  (penguins: unchanged" in process.stdout
+    assert (
+        lines[-1] == f"report     {penguins_history.work_dir / 'runs' / rerun_id / 'report.html'}"
+    )
+    assert run_id_of(process.stdout) is None
+    assert process.stderr == ""
+    assert (penguins_history.work_dir / "runs" / rerun_id / "inputs.json").is_file()
+
+
 def test_too_little_data_and_bad_labels_stop_at_the_data_gate(tmp_path):
     """Ten rows in R's dialect, one of an unknown species and one without a species."""
     csv_dir = tmp_path / "data"

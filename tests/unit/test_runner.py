@@ -299,3 +299,64 @@ def test_a_second_run_waits_for_or_refuses_the_work_dir_and_a_killed_run_is_inte
     [line] = [line for line in shown.stdout.splitlines() if line.startswith(run_id)]
     assert line.split()[3] == "interrupted"
     assert f"pid {waiter.pid} on host" in line and line.endswith("is gone")
+
+
+def _penguins_config(directory: Path) -> Path:
+    config = directory / "penguins.yaml"
+    text = (REPO / "configs" / "penguins.yaml").read_text().replace("../", f"{REPO}/")
+    config.write_text(text)
+    return config
+
+
+def test_a_run_with_the_inputs_of_the_last_complete_run_shows_it_and_stops(tmp_path):
+    """The up-to-date check, in the runner's own process: no TFX, no new run directory."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from pipeline import up_to_date
+        from pipeline.config import load_config
+        from pipeline.run_summary import RunSummary
+    finally:
+        sys.path.remove(str(REPO))
+    config = _penguins_config(tmp_path)
+    cfg = load_config(config, work_dir=tmp_path / "work")
+    run_dir = cfg.runs_dir / "20260101T000000.000000"
+    run_dir.mkdir(parents=True)
+    up_to_date.write_inputs(run_dir, up_to_date.fingerprint(cfg))
+    summary = RunSummary(
+        "penguins",
+        run_dir.name,
+        str(config),
+        cfg.digest(),
+        str(cfg.work_dir),
+        "m",
+        "l",
+        [],
+        outcome="blessed and pushed",
+        blessed=True,
+        pushed_version="1",
+        pushed_path="/s/1",
+    )
+    (run_dir / "summary.json").write_text(summary.to_json())
+    (run_dir / "report.html").write_text("<html></html>")
+    cfg.metadata_path.touch()
+    cfg.pipeline_root.mkdir(parents=True)
+    command = (RUNNER, "--local", "--config", str(config), "--work-dir", str(cfg.work_dir))
+
+    result = run("-X", "importtime", *command)  # what it imported, on stderr
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[0] == (
+        "penguins: up to date: config, code, schema, data and packages are those of run "
+        "20260101T000000.000000; nothing ran (--recheck runs it through TFX's cache)"
+    )
+    assert "pushed     version 1 -> /s/1" in result.stdout
+    assert result.stdout.splitlines()[-1] == f"report     {run_dir / 'report.html'}"
+    assert [p.name for p in cfg.runs_dir.iterdir()] == [run_dir.name]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines()}
+    assert not imported & {"tfx", "tensorflow", "apache_beam", "ml_metadata"}
+
+
+def test_recheck_goes_with_local():
+    result = run(RUNNER, "runs", "--recheck")
+    assert result.returncode == 2
+    assert "--recheck" in result.stderr
