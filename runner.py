@@ -549,7 +549,7 @@ def _run_locked(cfg, run_id: str, run_dir: Path, verbose: bool, reason: str) -> 
     print()
     if summary.anomalies:
         _print_anomalies(summary.anomalies, stopped=outcome.error is not None)
-    from pipeline.summary import format_summary
+    from pipeline.run_summary import format_summary
 
     print(format_summary(summary))
     print(f"report     {report_path or f'not written (see {log_path})'}")

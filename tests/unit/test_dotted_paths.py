@@ -131,3 +131,26 @@ def test_every_attribute_read_from_a_project_module_is_defined_there():
             if defined is not None and node.attr not in defined and submodule is None:
                 missing.append(f"{path.relative_to(REPO)}:{node.lineno} {module}.{node.attr}")
     assert not missing, "undefined module attributes:\n" + "\n".join(missing)
+
+
+def test_every_name_imported_from_a_project_module_is_defined_there():
+    """``from pipeline.x import NAME``, at top level or inside a function (where only the
+    code path that runs it would find a stale name)."""
+    missing = []
+    for path in [*_sources(), *sorted((REPO / "tests").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and node.module
+                and node.module.split(".")[0] in PACKAGES
+            ):
+                continue
+            source = _module_file(node.module)
+            defined = _top_level_names(source) if source else set()
+            for alias in node.names:
+                found = defined is None or alias.name in defined
+                if not found and _module_file(f"{node.module}.{alias.name}") is None:
+                    where = f"{path.relative_to(REPO)}:{node.lineno}"
+                    missing.append(f"{where} from {node.module} import {alias.name}")
+    assert not missing, "undefined imported names:\n" + "\n".join(missing)
