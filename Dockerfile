@@ -32,7 +32,7 @@ WORKDIR /pipeline
 # Dependencies first (a layer that changes only with the lock), then the code.
 # The kubeflow group brings kfp-pipeline-spec, which TFX's container entry point imports.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --group kubeflow --no-install-project \
+RUN uv sync --frozen --no-dev --group kubeflow --no-install-project --compile-bytecode \
     && rm -rf /root/.cache/uv
 
 COPY runner.py ./
