@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     runner = [sys.executable, str(REPO / "runner.py")]
     common = ["--config", str(args.config), "--work-dir", str(work_dir)]
     env = {**os.environ, **LEGACY_KERAS, "PYTHONPATH": str(REPO)}
-    print(f"config {args.config}  work dir {work_dir}  cores {os.cpu_count()}  {_load()}")
+    print(f"config {args.config}  work dir {work_dir}  cores {os.cpu_count()}  {load_average()}")
 
     cold = measure([*runner, "--local", *common], env, runs_dir=work_dir / "runs")
     unchanged = measure([*runner, "--local", *common], env, runs_dir=work_dir / "runs")
@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
                 f"cold run / TFX example: {cold.wall / tfx_cold.wall:.2f}x wall, "
                 f"{cold.cpu / tfx_cold.cpu:.2f}x CPU  (target <= 0.4x)"
             )
-    print(f"\n{_load()}")
+    print(f"\n{load_average()}")
     if args.work_dir is None:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
@@ -310,7 +310,8 @@ def _write_tfx_penguins(raw_csv: Path, data_dir: Path) -> None:
         writer.writerows(scaled)
 
 
-def _load() -> str:
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as printed next to the figures."""
     return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 

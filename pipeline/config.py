@@ -349,6 +349,9 @@ class TFLiteConfig:
         micro: Also build the microcontroller variant (builtins-only int8 on transformed
             features, C array and preprocessing spec).
         representative_examples: Train examples used to calibrate int8.
+        parity_examples: The most eval examples both forms are scored on: a uniform
+            sample of the eval split when it is larger, so the converter's memory and
+            time stay bounded as the data grows.
     """
 
     enabled: bool = True
@@ -356,6 +359,7 @@ class TFLiteConfig:
     accuracy_tolerance: float = 0.01
     micro: bool = False
     representative_examples: int = 100
+    parity_examples: int = 10_000
 
     def __post_init__(self) -> None:
         if not 0 <= self.accuracy_tolerance <= 1:
@@ -364,6 +368,8 @@ class TFLiteConfig:
             )
         if self.representative_examples < 1:
             raise ValueError("representative_examples: must be >= 1")
+        if self.parity_examples < 1:
+            raise ValueError(f"parity_examples: must be >= 1, got {self.parity_examples}")
 
 
 @dataclasses.dataclass(frozen=True)

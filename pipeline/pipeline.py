@@ -159,6 +159,7 @@ def create_pipeline(
                 accuracy_tolerance=cfg.tflite.accuracy_tolerance,
                 micro=cfg.tflite.micro,
                 representative_examples=cfg.tflite.representative_examples,
+                parity_examples=cfg.tflite.parity_examples,
                 feature_spec=json.dumps(cfg.spec.to_dict()),
             ).with_id(TFLITE_CONVERTER_ID)
             tflite_model = tflite_converter.outputs["tflite_model"]

@@ -186,13 +186,17 @@ class _ReadRecords(beam.DoFn):
         yield from read_records(path, self._width)
 
 
-class _ToExample(beam.DoFn):
+class _ReadExamples(beam.DoFn):
+    """A file's records as tf.Examples, given every column's type."""
+
     def __init__(self, names: Sequence[str], missing_values: frozenset[str]):
         self._names = list(names)
         self._missing = missing_values
 
-    def process(self, cells: list[str], types: list[int]) -> Iterator[tf.train.Example]:
-        yield to_example(self._names, [ColumnType(t) for t in types], cells, self._missing)
+    def process(self, path: str, types: list[int]) -> Iterator[tf.train.Example]:
+        column_types = [ColumnType(t) for t in types]
+        for cells in read_records(path, len(self._names)):
+            yield to_example(self._names, column_types, cells, self._missing)
 
 
 class CsvToExamples(beam.PTransform):
@@ -200,6 +204,10 @@ class CsvToExamples(beam.PTransform):
 
     The headers are read (and compared) when the pipeline is built, so a bad header
     fails before Beam runs; a bad record fails the Beam pipeline with CsvFormatError.
+
+    The files are read twice: once for the column types, then into examples with those
+    types. Reading once would make the runner hold every record until the types are
+    known (a side input waits for all of them): memory that grows with the data.
     """
 
     def __init__(self, paths: Sequence[str], missing_values: Sequence[str]):
@@ -214,14 +222,12 @@ class CsvToExamples(beam.PTransform):
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         width = len(self._names)
-        records = (
-            pipeline
-            | "CsvFiles" >> beam.Create(self._paths)
+        files = pipeline | "CsvFiles" >> beam.Create(self._paths)
+        types = (
+            files
             | "ReadRecords" >> beam.ParDo(_ReadRecords(width))
+            | "InferColumnTypes" >> beam.CombineGlobally(_InferTypes(width, self._missing))
         )
-        types = records | "InferColumnTypes" >> beam.CombineGlobally(
-            _InferTypes(width, self._missing)
-        )
-        return records | "ToExample" >> beam.ParDo(
-            _ToExample(self._names, self._missing), beam.pvalue.AsSingleton(types)
+        return files | "ToExample" >> beam.ParDo(
+            _ReadExamples(self._names, self._missing), beam.pvalue.AsSingleton(types)
         )

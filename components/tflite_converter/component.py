@@ -16,7 +16,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components import features
-from components.examples_io import read_serialized_examples
+from components.examples_io import read_serialized_examples, sample_serialized_examples
 from components.tflite_converter import converter, image_forms
 from components.tflite_converter.micro import MICRO_MODEL_FILE
 
@@ -39,6 +39,7 @@ def TFLiteConverter(
     accuracy_tolerance: tfx.dsl.components.Parameter[float] = 0.01,
     micro: tfx.dsl.components.Parameter[bool] = False,
     representative_examples: tfx.dsl.components.Parameter[int] = 100,
+    parity_examples: tfx.dsl.components.Parameter[int] = 10_000,
 ) -> None:
     """Converts ``model``'s ``serving_raw`` signature and scores it against the SavedModel.
 
@@ -47,7 +48,9 @@ def TFLiteConverter(
     On the eval split, ``tflite_blessed`` is 1 only when, for classification, the TFLite
     accuracy trails the SavedModel's by at most ``accuracy_tolerance`` (accuracy points);
     for regression, when the TFLite MAE exceeds the SavedModel's by at most
-    ``accuracy_tolerance`` x the SavedModel's MAE (0.01: one percent worse). With
+    ``accuracy_tolerance`` x the SavedModel's MAE (0.01: one percent worse). Both forms
+    are scored on a uniform sample of at most ``parity_examples`` eval examples (all of
+    a smaller split), so memory and time stay bounded however large the split. With
     ``micro``, the int8 micro model is scored the same way through the device path
     (``preprocessing.json``, int8 in and out) and gated into ``micro_blessed``.
 
@@ -71,7 +74,9 @@ def TFLiteConverter(
             examples.uri,
             spec,
             image,
-            _Settings(quantization, accuracy_tolerance, micro, representative_examples),
+            _Settings(
+                quantization, accuracy_tolerance, micro, representative_examples, parity_examples
+            ),
         )
         return
     if micro:
@@ -85,7 +90,7 @@ def TFLiteConverter(
         quantization,
         representative_inputs=lambda: converter.single_examples(train_inputs),
     )
-    evaluation = read_serialized_examples(examples.uri, EVAL_SPLIT)
+    evaluation = sample_serialized_examples(examples.uri, EVAL_SPLIT, parity_examples)
     eval_inputs = converter.dense_inputs_from_examples(evaluation, input_dtypes)
     labels = converter.transformed_features(saved_model_dir, evaluation)[
         features.transformed_name(spec.label.name)
@@ -128,6 +133,7 @@ class _Settings:
     accuracy_tolerance: float
     micro: bool
     representative_examples: int
+    parity_examples: int
 
 
 def _convert_image_model(
@@ -140,15 +146,16 @@ def _convert_image_model(
 ) -> None:
     """The image model's phone form (and micro form) over pixels, parity-gated alike."""
 
-    def encoded(split: str, limit: int | None = None):
-        serialized = read_serialized_examples(examples_uri, split, limit)
+    def encoded(split: str, limit: int, sample: bool = False):
+        read = sample_serialized_examples if sample else read_serialized_examples
+        serialized = read(examples_uri, split, limit)
         # The image input is bytes: its dtype is known without loading the model.
         by_key = converter.dense_inputs_from_examples(serialized, {image.name: tf.string})
         return serialized, by_key[image.name]
 
     _, train_images = encoded(TRAIN_SPLIT, settings.representative_examples)
     train_pixels = image_forms.pixels(train_images, image)
-    evaluation, eval_images = encoded(EVAL_SPLIT)
+    evaluation, eval_images = encoded(EVAL_SPLIT, settings.parity_examples, sample=True)
     labels = converter.transformed_features(saved_model_dir, evaluation)[
         features.transformed_name(spec.label.name)
     ]

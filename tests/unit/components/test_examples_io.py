@@ -5,7 +5,7 @@ import uuid
 import pytest
 import tensorflow as tf
 
-from components.examples_io import read_serialized_examples
+from components.examples_io import read_serialized_examples, sample_serialized_examples
 
 
 @pytest.fixture
@@ -30,3 +30,39 @@ def test_reads_every_shard_of_a_split_in_order(examples_uri):
 def test_a_missing_split_is_named(examples_uri):
     with pytest.raises(FileNotFoundError, match="split 'train'"):
         read_serialized_examples(examples_uri, "train")
+
+
+def _write_split(root: str, split: str, count: int) -> list[bytes]:
+    records = [f"r{i}".encode() for i in range(count)]
+    tf.io.gfile.makedirs(f"{root}/Split-{split}")
+    for shard in range(3):
+        path = f"{root}/Split-{split}/data_tfrecord-{shard:05d}-of-00003.gz"
+        with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+            for record in records[shard::3]:
+                writer.write(record)
+    return sorted(records, key=lambda r: (int(r[1:]) % 3, int(r[1:])))  # file order
+
+
+def test_a_sample_holds_at_most_size_records_of_the_split_in_its_order(ram):
+    in_file_order = _write_split(ram, "eval", 10_000)
+    sample = sample_serialized_examples(ram, "eval", 500)
+    assert len(sample) == len(set(sample)) == 500
+    position = {record: i for i, record in enumerate(in_file_order)}
+    assert [position[r] for r in sample] == sorted(position[r] for r in sample)
+    assert sample == sample_serialized_examples(ram, "eval", 500)  # same seed, same sample
+    assert sample != sample_serialized_examples(ram, "eval", 500, seed=1)
+
+
+def test_a_sample_is_spread_over_the_whole_split_not_its_head(ram):
+    in_file_order = _write_split(ram, "eval", 9_000)
+    position = {record: i for i, record in enumerate(in_file_order)}
+    sample = sample_serialized_examples(ram, "eval", 900)
+    thirds = [sum(1 for r in sample if position[r] // 3_000 == third) for third in range(3)]
+    assert all(250 <= count <= 350 for count in thirds), thirds
+
+
+def test_a_split_no_larger_than_the_sample_comes_back_whole(examples_uri):
+    assert sample_serialized_examples(examples_uri, "eval", 3) == [b"a", b"b", b"c"]
+    assert sample_serialized_examples(examples_uri, "eval", 100) == [b"a", b"b", b"c"]
+    with pytest.raises(ValueError, match="size"):
+        sample_serialized_examples(examples_uri, "eval", 0)

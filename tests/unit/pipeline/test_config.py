@@ -233,6 +233,7 @@ BAD_CONFIGS = [
     ("bool where int", "trainer.steps_per_epoch", _set("trainer.steps_per_epoch", True)),
     ("float where int", "trainer.eval_steps", _set("trainer.eval_steps", 4.5)),
     ("negative steps", "trainer.steps_per_epoch", _set("trainer.steps_per_epoch", -1)),
+    ("no parity examples", "tflite.parity_examples", _set("tflite.parity_examples", 0)),
     ("string where bool", "tuner.enabled", _set("tuner.enabled", "yes")),
     ("scalar where list", "label.classes", _set("label.classes", "Adelie")),
     ("float class", "label.classes[1]", _set("label.classes", ["a", 2.5])),

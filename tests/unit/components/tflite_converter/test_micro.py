@@ -434,6 +434,19 @@ def test_component_reads_and_writes_artifacts_on_a_remote_filesystem(penguins, p
     assert preprocessing["input"]["columns"] == list(penguins_micro.input_columns)
 
 
+def test_component_scores_parity_on_a_bounded_sample_of_the_eval_split(penguins, tmp_path):
+    """A large eval split is scored on ``parity_examples`` of its examples, not read whole."""
+    records = [serialize(row, PENGUIN_COLUMNS, PENGUINS_RAW_SPEC) for row in PENGUIN_ROWS]
+    eval_records = records * 40
+    tflite_model = _run_component(
+        str(tmp_path), penguins, records, eval_records, quantization="none", parity_examples=25
+    )
+
+    assert len(eval_records) > 25
+    assert tflite_model.get_int_custom_property("examples") == 25
+    assert tflite_model.get_int_custom_property("tflite_blessed") == 1
+
+
 def test_component_scores_a_regression_model_by_its_errors(regression, tmp_path):
     train = [serialize(r, SYNTHETIC_COLUMNS, SYNTHETIC_RAW_SPEC) for r in synthetic_rows(50, 0)]
     tflite_model = _run_component(
