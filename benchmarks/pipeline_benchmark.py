@@ -288,9 +288,30 @@ def run_tfx_example(directory: Path, env: dict) -> tuple[Measured, Measured]:
     )
     (directory / "penguin_local_notune.py").write_text(script)
     command = [sys.executable, str(directory / "penguin_local_notune.py")]
-    tfx_env = {**env, "HOME": str(home)}
-    tfx_env.pop("PYTHONPATH", None)
+    tfx_env = {**env, "HOME": str(home), "PYTHONPATH": str(_pip_alone(directory / "pip"))}
     return measure(command, tfx_env), measure(command, tfx_env)
+
+
+def _pip_alone(directory: Path) -> Path:
+    """A directory holding only the base Python's ``pip`` package, for PYTHONPATH.
+
+    TFX's example packages its user code as a wheel and installs it with ``python -m
+    pip``; this project's uv-made environment has no pip, and the lock does not add one.
+    """
+    found = subprocess.run(
+        [_base_python(), "-c", "import os, pip; print(os.path.dirname(pip.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shutil.copytree(found.stdout.strip(), directory / "pip", dirs_exist_ok=True)
+    return directory
+
+
+def _base_python() -> str:
+    """The interpreter this environment was made from (its pip is the one taken)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return str(Path(sys.base_prefix) / "bin" / version)
 
 
 def _write_tfx_penguins(raw_csv: Path, data_dir: Path) -> None:
