@@ -155,9 +155,8 @@ def find_reference(cfg: PipelineConfig) -> Reference:
         return Reference(None, _read_schema(cfg.validation.schema_path), None, None)
     run_id, statistics_uri, schema_uri = found
     name = "mae" if cfg.spec.is_regression else "accuracy"
-    test = headline.from_summary(
-        (queries.read_summary(cfg, run_id) or {}).get("test_metrics"), name
-    )
+    summary = queries.read_summary(cfg, run_id)
+    test = headline.from_summary(summary.test_metrics if summary else None, name)
     return Reference(
         run_id=run_id,
         schema=data.load_schema(schema_uri),

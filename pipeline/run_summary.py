@@ -74,10 +74,10 @@ class RunSummary:
         values = json.loads(text)
         if not isinstance(values, dict):
             raise ValueError("a run summary is a JSON object")
-        for key in ("eval_metrics", "test_metrics"):
-            if values.get(key) is not None:
-                values[key] = SplitMetrics(**values[key])
         try:
+            for key in ("eval_metrics", "test_metrics"):
+                if values.get(key) is not None:
+                    values[key] = SplitMetrics(**values[key])
             return cls(**values)
         except TypeError as err:
             raise ValueError(f"not a run summary: {err}") from err

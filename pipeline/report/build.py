@@ -26,6 +26,7 @@ from pipeline.report import deployment, evaluation, formatting, headline, querie
 from pipeline.report import misclassified as image_errors
 from pipeline.report.queries import first
 from pipeline.run_files import REPORT_FILE
+from pipeline.run_summary import RunSummary
 
 TEMPLATE = "report.html.j2"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -168,29 +169,29 @@ def _run_section(
     store: mlmd.MetadataStore,
     cfg: PipelineConfig,
     context: metadata_store_pb2.Context,
-    summary: dict[str, Any] | None,
+    summary: RunSummary | None,
 ) -> RunSection:
     summary = summary or _summary_from_metadata(store, cfg, context.name)
-    rows = component_rows(summary.get("components", []))
+    rows = component_rows(summary.components)
     stopped_at = next((r.node_id for r in rows if r.state == "failed"), None)
     return RunSection(
         pipeline=cfg.name,
         run_id=context.name,
         started=queries.local_time(context.create_time_since_epoch),
-        config=summary.get("config") or str(cfg.source),
-        config_digest=summary.get("config_digest") or cfg.digest(),
+        config=summary.config or str(cfg.source),
+        config_digest=summary.config_digest or cfg.digest(),
         git=git_info(REPO_DIR),
         components=tuple(rows),
         total_seconds=sum(r.seconds or 0.0 for r in rows),
-        outcome=summary.get("outcome") or "unknown",
+        outcome=summary.outcome or "unknown",
         outcome_kind=outcome_kind(summary),
-        error=summary.get("error"),
+        error=summary.error,
         stopped_at=stopped_at,
-        blessed=summary.get("blessed"),
-        pushed_version=summary.get("pushed_version"),
-        log_path=summary.get("log_path"),
+        blessed=summary.blessed,
+        pushed_version=summary.pushed_version,
+        log_path=summary.log_path or None,
         headlines=headline.summary_headlines(summary, headline.headline_name(cfg)),
-        blessing_failures=tuple(summary.get("blessing_failures") or ()),
+        blessing_failures=tuple(summary.blessing_failures or ()),
     )
 
 
@@ -208,19 +209,23 @@ def component_rows(components: list[dict[str, Any]]) -> list[ComponentRow]:
     ]
 
 
-def outcome_kind(summary: dict[str, Any]) -> str:
+def outcome_kind(summary: RunSummary) -> str:
     """``fail`` for a stopped run, ``warn`` for an unblessed model, ``ok`` otherwise."""
-    if summary.get("error"):
+    if summary.error:
         return "fail"
-    if summary.get("blessed") is False:
+    if summary.blessed is False:
         return "warn"
     return "ok"
 
 
 def _summary_from_metadata(
     store: mlmd.MetadataStore, cfg: PipelineConfig, run_id: str
-) -> dict[str, Any]:
-    """What ``summary.json`` would say, for a run the runner did not write one for."""
+) -> RunSummary:
+    """What ``summary.json`` would say, for a run the runner did not write one for.
+
+    The config, its digest and the log are not known from ML Metadata: they are left
+    empty (``_run_section`` shows the config's own, and no log).
+    """
     prefix = f"{cfg.name}."
     node_ids = sorted(
         c.name[len(prefix) :]
@@ -239,12 +244,19 @@ def _summary_from_metadata(
     failed = next((c["node_id"] for c in components if c["state"] == "failed"), None)
     blessing = first(queries.run_outputs(store, cfg.name, run_id, ids.EVALUATOR_ID), "blessing")
     blessed = blessing and metadata.custom_property(blessing, "blessed")
-    return {
-        "components": components,
-        "outcome": f"stopped at {failed}" if failed else "finished (no summary.json)",
-        "error": f"{failed} failed" if failed else None,
-        "blessed": None if blessed is None else blessed == 1,
-    }
+    return RunSummary(
+        pipeline=cfg.name,
+        run_id=run_id,
+        config="",
+        config_digest="",
+        work_dir=str(cfg.work_dir),
+        metadata_path=str(cfg.metadata_path),
+        log_path="",
+        components=components,
+        outcome=f"stopped at {failed}" if failed else "finished (no summary.json)",
+        error=f"{failed} failed" if failed else None,
+        blessed=None if blessed is None else blessed == 1,
+    )
 
 
 def git_info(repo: Path) -> GitInfo | None:

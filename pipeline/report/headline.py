@@ -6,11 +6,11 @@ Classification is judged on accuracy, regression on the gated error
 """
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 from pipeline.config import PipelineConfig
 from pipeline.report import formatting
+from pipeline.run_summary import RunSummary, SplitMetrics
 
 ACCURACY = "accuracy"
 
@@ -64,8 +64,8 @@ def headline_name(cfg: PipelineConfig) -> str:
     return cfg.evaluator.error_metric if cfg.spec.is_regression else ACCURACY
 
 
-def from_summary(metrics: Mapping[str, Any] | None, name: str) -> Headline | None:
-    """The ``name`` metric of a split as ``summary.json`` records it (``SplitMetrics``).
+def from_summary(metrics: SplitMetrics | None, name: str) -> Headline | None:
+    """The ``name`` metric of a split as ``summary.json`` records it.
 
     Args:
         metrics: ``eval_metrics`` or ``test_metrics`` of a summary; None when absent.
@@ -74,13 +74,13 @@ def from_summary(metrics: Mapping[str, Any] | None, name: str) -> Headline | Non
     if not metrics:
         return None
     if name == ACCURACY:
-        value, baseline = metrics.get("accuracy"), metrics.get("baseline_accuracy")
+        value, baseline = metrics.accuracy, metrics.baseline_accuracy
     else:
-        value = (metrics.get("errors") or {}).get(name)
-        baseline = (metrics.get("baseline_errors") or {}).get(name)
-    count = metrics.get("example_count")
+        value = (metrics.errors or {}).get(name)
+        baseline = (metrics.baseline_errors or {}).get(name)
+    count = metrics.example_count
     return Headline(
-        split=str(metrics.get("split") or "eval"),
+        split=str(metrics.split or "eval"),
         name=name,
         value=_number(value),
         example_count=int(count) if isinstance(count, int | float) else None,
@@ -88,11 +88,11 @@ def from_summary(metrics: Mapping[str, Any] | None, name: str) -> Headline | Non
     )
 
 
-def summary_headlines(summary: Mapping[str, Any] | None, name: str) -> tuple[Headline, ...]:
+def summary_headlines(summary: RunSummary | None, name: str) -> tuple[Headline, ...]:
     """The eval and test headlines of a summary, those it has."""
     if not summary:
         return ()
-    found = (from_summary(summary.get(key), name) for key in ("eval_metrics", "test_metrics"))
+    found = (from_summary(m, name) for m in (summary.eval_metrics, summary.test_metrics))
     return tuple(h for h in found if h is not None)
 
 

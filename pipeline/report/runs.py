@@ -114,7 +114,7 @@ def _of_pipeline(cfg: PipelineConfig, owner: run_lock.RunOwner) -> bool:
     if owner.pipeline:
         return owner.pipeline == cfg.name
     summary = read_summary(cfg, owner.run_id)
-    return summary is None or summary.get("pipeline") in (None, cfg.name)
+    return summary is None or summary.pipeline == cfg.name
 
 
 def owned_status(status: str, alive: bool | None, finished: bool) -> str:
@@ -171,14 +171,14 @@ def _run_row(
         status=status,
         blessed=(verdicts[0] == 1) if verdicts else None,
         pushed_version=metadata.custom_property(pushes[0], "pushed_version") if pushes else None,
-        outcome=(summary or {}).get("outcome"),
+        outcome=summary.outcome if summary else None,
         failed_node=node_id_of(store, failed[0].id, cfg.name) if failed else None,
         executed=states.count(_State.COMPLETE),
         cached=states.count(_State.CACHED),
         owner=owner,
         active_node=node_id_of(store, active[-1].id, cfg.name) if active else None,
         headline=headlines.from_summary(
-            (summary or {}).get("eval_metrics"), headlines.headline_name(cfg)
+            summary.eval_metrics if summary else None, headlines.headline_name(cfg)
         ),
     )
 
@@ -193,7 +193,7 @@ def _unrecorded_row(cfg: PipelineConfig, owner: run_lock.RunOwner) -> RunRow:
         status=owned_status("running", owner.alive(), finished=summary is not None),
         blessed=None,
         pushed_version=None,
-        outcome=(summary or {}).get("outcome"),
+        outcome=summary.outcome if summary else None,
         failed_node=None,
         executed=0,
         cached=0,

@@ -6,7 +6,6 @@ inputs, artifact references naming their producers, and the run's ``summary.json
 
 import dataclasses
 import datetime
-import json
 from typing import Any
 
 import ml_metadata as mlmd
@@ -15,6 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 from pipeline import metadata
 from pipeline.config import PipelineConfig
 from pipeline.run_files import SUMMARY_FILE
+from pipeline.run_summary import RunSummary, read_summary_file
 
 PIPELINE_CONTEXT = "pipeline"
 
@@ -96,10 +96,10 @@ def first(outputs: dict[str, list[Any]], key: str) -> Any:
     return artifacts[0] if artifacts else None
 
 
-def read_summary(cfg: PipelineConfig, run_id: str) -> dict[str, Any] | None:
-    """The run's ``summary.json`` as written by the runner, or None."""
-    path = cfg.runs_dir / run_id / SUMMARY_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+def read_summary(cfg: PipelineConfig, run_id: str) -> RunSummary | None:
+    """The run's ``summary.json`` as the runner wrote it; None when there is none or it
+    cannot be read."""
+    return read_summary_file(cfg.runs_dir / run_id / SUMMARY_FILE)
 
 
 def local_time(milliseconds: int) -> datetime.datetime:

@@ -1,6 +1,7 @@
 """The closing summary on screen (undefined values read n/a, never nan or 0.000), and
 ``summary.json`` read back as it was written."""
 
+import json
 import math
 
 from pipeline import run_summary
@@ -71,9 +72,14 @@ def test_summary_json_reads_back_equal_with_undefined_metrics_as_none(tmp_path):
     assert run_summary.format_summary(read) == run_summary.format_summary(written)
 
 
-def test_a_missing_or_foreign_summary_file_reads_as_none(tmp_path):
+def test_a_missing_foreign_or_broken_summary_file_reads_as_none(tmp_path):
     assert run_summary.read_summary_file(tmp_path / "absent.json") is None
     (tmp_path / "other.json").write_text('{"pipeline": "p"}')
     assert run_summary.read_summary_file(tmp_path / "other.json") is None
     (tmp_path / "list.json").write_text("[1]")
     assert run_summary.read_summary_file(tmp_path / "list.json") is None
+    partial_metrics = {**json.loads(_run().to_json()), "eval_metrics": {"split": "eval"}}
+    (tmp_path / "metrics.json").write_text(json.dumps(partial_metrics))
+    assert run_summary.read_summary_file(tmp_path / "metrics.json") is None
+    (tmp_path / "broken.json").write_text("{")
+    assert run_summary.read_summary_file(tmp_path / "broken.json") is None

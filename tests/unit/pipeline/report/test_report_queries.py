@@ -19,9 +19,10 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from tfx.utils import io_utils
 
 from components import features, process_owner
-from pipeline import run_lock
+from pipeline import metadata, run_lock
 from pipeline.config import DataConfig, EvaluatorConfig, PipelineConfig
-from pipeline.report import data_sections, queries
+from pipeline.report import build, data_sections, queries
+from pipeline.run_summary import RunSummary, SplitMetrics
 
 PIPELINE = "penguins"
 SPEC = features.FeatureSpec(
@@ -122,10 +123,7 @@ def world(tmp_path):
     raw = writer.artifact("Examples", str(tmp_path / "raw3"))
     writer.execute(RUN_3, "CsvExampleGen", outputs={"examples": raw})
     writer.execute(RUN_3, "DataGate", state=pb.Execution.FAILED)
-    (cfg.runs_dir / RUN_1).mkdir(parents=True)
-    (cfg.runs_dir / RUN_1 / "summary.json").write_text(
-        json.dumps({"outcome": "blessed and pushed"})
-    )
+    _summary(cfg, RUN_1)
     return cfg, a
 
 
@@ -337,15 +335,28 @@ REGRESSION_SPEC = features.FeatureSpec(
 
 
 def _summary(cfg: PipelineConfig, run_id: str, **metrics) -> None:
-    """A summary.json as the runner writes it (``SplitMetrics`` as dicts)."""
-    (cfg.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
-    (cfg.runs_dir / run_id / "summary.json").write_text(
-        json.dumps({"outcome": "blessed and pushed", **metrics})
+    """A summary.json as the runner writes it."""
+    run_dir = cfg.runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(
+        pipeline=cfg.name,
+        run_id=run_id,
+        config=str(cfg.source),
+        config_digest=cfg.digest(),
+        work_dir=str(cfg.work_dir),
+        metadata_path=str(cfg.metadata_path),
+        log_path=str(run_dir / "pipeline.log"),
+        components=[],
+        outcome="blessed and pushed",
+        **metrics,
     )
+    (run_dir / "summary.json").write_text(summary.to_json())
 
 
-def _split(split: str, count: int, **values) -> dict:
-    return {"split": split, "example_count": count, "accuracy": None, "per_class": {}, **values}
+def _split(split: str, count: int, **values) -> SplitMetrics:
+    return SplitMetrics(
+        **{"split": split, "example_count": count, "accuracy": None, "per_class": {}, **values}
+    )
 
 
 @pytest.fixture
@@ -420,6 +431,24 @@ def test_lineage_without_a_summary_shows_no_metric(world):
     found = queries.lineage(cfg, version=1)
     assert found.evaluations == ()
     assert not any(line.startswith("eval") for line in queries.format_lineage(found).splitlines())
+
+
+def test_the_report_reads_the_summary_or_rebuilds_one_from_ml_metadata(world):
+    cfg, _ = world
+    with metadata.open_store(cfg.metadata_path) as store:
+
+        def section(run_id: str) -> build.RunSection:
+            context = store.get_context_by_type_and_name(metadata.PIPELINE_RUN_CONTEXT, run_id)
+            return build._run_section(store, cfg, context, queries.read_summary(cfg, run_id))
+
+        written, rebuilt = section(RUN_1), section(RUN_3)  # RUN_3 wrote no summary.json
+
+    assert (written.outcome, written.outcome_kind) == ("blessed and pushed", "ok")
+    assert written.log_path == str(cfg.runs_dir / RUN_1 / "pipeline.log")
+    assert (rebuilt.outcome, rebuilt.outcome_kind) == ("stopped at DataGate", "fail")
+    assert (rebuilt.stopped_at, rebuilt.error) == ("DataGate", "DataGate failed")
+    assert (rebuilt.config, rebuilt.config_digest) == (str(cfg.source), cfg.digest())
+    assert rebuilt.log_path is None
 
 
 def test_format_runs_without_runs():

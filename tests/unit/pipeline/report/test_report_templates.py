@@ -20,6 +20,7 @@ from pipeline.report import (
     headline,
     queries,
 )
+from pipeline.run_summary import RunSummary
 
 SECTIONS = ("run", "data", "schema", "anomalies", "model", "deployment", "lineage")
 STARTED = datetime.datetime(2026, 11, 22, 3, 8, 5, tzinfo=datetime.timezone.utc)
@@ -411,7 +412,7 @@ def test_a_missing_context_value_is_an_error_not_a_blank():
 
 
 @pytest.mark.parametrize(
-    ("summary", "kind"),
+    ("ending", "kind"),
     [
         ({"error": "AnomaliesFoundError: ...", "blessed": None}, "fail"),
         ({"error": None, "blessed": False}, "warn"),
@@ -419,8 +420,19 @@ def test_a_missing_context_value_is_an_error_not_a_blank():
         ({}, "ok"),
     ],
 )
-def test_outcome_kind(summary, kind):
-    assert build.outcome_kind(summary) == kind
+def test_outcome_kind(ending, kind):
+    summary = RunSummary(
+        pipeline="penguins",
+        run_id="r1",
+        config="configs/penguins.yaml",
+        config_digest="0123456789ab",
+        work_dir="/work",
+        metadata_path="/work/metadata.sqlite",
+        log_path="/work/runs/r1/pipeline.log",
+        components=[],
+        outcome="done",
+    )
+    assert build.outcome_kind(dataclasses.replace(summary, **ending)) == kind
 
 
 def test_component_bars_are_relative_to_the_slowest_component():
