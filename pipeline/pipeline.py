@@ -15,7 +15,7 @@ from components.data_gate.component import DataGate
 from components.image_example_gen.component import ImageExampleGen
 from components.serving_pusher.component import ServingPusher
 from components.tflite_converter.component import TFLiteConverter
-from pipeline import baseline
+from pipeline import baseline, code_fingerprint
 from pipeline.config import KubeflowConfig, PipelineConfig
 from pipeline.eval_config import build_eval_config
 
@@ -294,13 +294,7 @@ def code_digest(relative_paths: tuple[str, ...]) -> str:
     Passed in ``custom_config`` so that editing user code re-runs the component
     instead of reusing a cached result built by the old code.
     """
-    digest = hashlib.sha256()
-    for relative in relative_paths:
-        root = _COMPONENTS_DIR / relative
-        for path in sorted([root] if root.is_file() else root.rglob("*.py")):
-            digest.update(path.relative_to(_COMPONENTS_DIR).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_fingerprint.digest(_COMPONENTS_DIR, relative_paths)[:16]
 
 
 def weights_digest(cfg: PipelineConfig) -> str:

@@ -31,6 +31,7 @@ import json
 import os
 from pathlib import Path
 
+from pipeline import code_fingerprint
 from pipeline.config import PipelineConfig
 from pipeline.run_files import INPUTS_FILE, SUMMARY_FILE
 from pipeline.run_summary import RunSummary, read_summary_file
@@ -75,7 +76,7 @@ def fingerprint(cfg: PipelineConfig) -> dict[str, str]:
     """
     return {
         "config": _digest([cfg.digest()]),
-        "code": _digest(_code_entries()),
+        "code": code_fingerprint.digest(_REPO, _CODE_DIRS),
         "schema": _digest(_schema_entries(cfg)),
         "data": _digest(_data_entries(cfg)),
         "packages": _digest(_package_versions()),
@@ -166,14 +167,6 @@ def _digest(entries) -> str:
         digest.update(entry.encode() if isinstance(entry, str) else entry)
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def _code_entries():
-    for directory in _CODE_DIRS:
-        root = _REPO / directory
-        for path in sorted(root.rglob("*.py")):
-            yield path.relative_to(_REPO).as_posix()
-            yield path.read_bytes()
 
 
 def _schema_entries(cfg: PipelineConfig):
