@@ -518,18 +518,13 @@ def _run_local(cfg, verbose: bool, wait: bool, recheck: bool) -> int:
 
 def _show_up_to_date(cfg, last) -> int:
     """The last complete run's closing block, for a run that has nothing to do."""
-    from pipeline.run_summary import format_summary
-
     print(
         f"{cfg.name}: up to date: config, code, schema, data and packages are those of run "
         f"{last.run_id}; nothing ran (--recheck runs it through TFX's cache)"
     )
-    print()
-    if last.summary.anomalies:
-        _print_anomalies(last.summary.anomalies, stopped=False)
-    print(format_summary(last.summary))
     report = cfg.runs_dir / last.run_id / REPORT_FILE
-    print(f"report     {report if report.is_file() else 'not written'}")
+    shown = report if report.is_file() else "not written"
+    _print_closing(last.summary, stopped=False, report=shown)
     return EXIT_OK
 
 
@@ -546,13 +541,11 @@ def _run_locked(cfg, run_id: str, run_dir: Path, verbose: bool, reason: str) -> 
     if failure is not None:
         print(_filesystem_error(failure, log_path), file=sys.stderr)
         return EXIT_FILESYSTEM
-    print()
-    if summary.anomalies:
-        _print_anomalies(summary.anomalies, stopped=outcome.error is not None)
-    from pipeline.run_summary import format_summary
-
-    print(format_summary(summary))
-    print(f"report     {report_path or f'not written (see {log_path})'}")
+    _print_closing(
+        summary,
+        stopped=outcome.error is not None,
+        report=report_path or f"not written (see {log_path})",
+    )
     return EXIT_RUN_FAILED if outcome.error else EXIT_OK
 
 
@@ -581,6 +574,24 @@ def _run_and_summarize(cfg, run_id: str, run_dir: Path, terminal: TextIO):
 
 def _progress_line(report) -> str:
     return f"  {report.node_id:<32} {report.state:<9} {report.seconds:7.1f} s"
+
+
+def _print_closing(summary, stopped: bool, report: Path | str) -> None:
+    """What ends a run's output: a blank line, the data anomalies if any, the summary
+    block and the report line.
+
+    Args:
+        summary: The run's ``RunSummary``.
+        stopped: Whether the run stopped with an error (the anomalies' heading says so).
+        report: The report's path, or why there is none.
+    """
+    from pipeline.run_summary import format_summary
+
+    print()
+    if summary.anomalies:
+        _print_anomalies(summary.anomalies, stopped=stopped)
+    print(format_summary(summary))
+    print(f"report     {report}")
 
 
 def _print_anomalies(anomalies: list[dict], stopped: bool) -> None:

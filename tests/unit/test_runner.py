@@ -356,6 +356,37 @@ def test_a_run_with_the_inputs_of_the_last_complete_run_shows_it_and_stops(tmp_p
     assert not imported & {"tfx", "tensorflow", "apache_beam", "ml_metadata"}
 
 
+CLOSING_CHILD = """
+import sys
+import runner
+from pipeline.run_summary import RunSummary
+anomaly = dict(split="train", feature="island", severity="ERROR", problem="p", description="d")
+summary = RunSummary(
+    "penguins", "r1", "c.yaml", "0123", "/w", "/w/m", "/w/l", [],
+    outcome="stopped at DataGate", error="AnomaliesFoundError", anomalies=[anomaly],
+)
+runner._print_closing(summary, stopped=sys.argv[1] == "stopped", report="not written")
+"""
+
+
+@pytest.mark.parametrize(
+    ("stopped", "heading"),
+    [
+        ("stopped", "Data anomalies: the run stopped before Transform"),
+        ("went on", "Data anomalies (validation.on_anomalies: warn, so the run went on)"),
+    ],
+)
+def test_a_run_ends_with_its_anomalies_summary_and_report_line(stopped, heading):
+    result = run("-c", CLOSING_CHILD, stopped, cwd=REPO)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["", heading]
+    assert "island" in result.stdout
+    assert "run        r1  (penguins: stopped at DataGate)" in lines
+    assert lines[-1] == "report     not written"
+
+
 def test_recheck_goes_with_local():
     result = run(RUNNER, "runs", "--recheck")
     assert result.returncode == 2
