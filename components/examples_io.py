@@ -61,6 +61,57 @@ def sample_serialized_examples(
     return list(kept[np.argsort(positions, kind="stable")])
 
 
+def count_serialized_examples(examples_uri: str, split: str) -> int:
+    """The number of records in one split (one streaming pass).
+
+    Raises:
+        FileNotFoundError: The split has no files under ``examples_uri``.
+    """
+    return sum(
+        len(batch) for batch in _split_records(examples_uri, split).batch(_SAMPLE_READ_BATCH)
+    )
+
+
+def write_uniform_sample(
+    examples_uri: str, split: str, size: int, total: int, output_dir: str, seed: int = 0
+) -> int:
+    """Writes a uniform sample of ``size`` of the split's ``total`` records, in split order.
+
+    The sample is drawn as ``size`` distinct positions out of ``total`` (numpy's
+    ``Generator.choice`` without replacement, seeded), then one streaming pass copies those
+    records, so memory holds the positions and one read batch, never the records, whatever
+    their size (an image split as well). The same inputs and ``seed`` give the same file.
+
+    Args:
+        examples_uri: The Examples artifact's URI (local path or any ``tf.io.gfile`` URI).
+        split: The split read, e.g. ``eval``.
+        size: Records to keep; all of them when ``size >= total``.
+        total: The split's record count, from ``count_serialized_examples``.
+        output_dir: Directory of the sample, e.g. ``<scratch>/Split-eval``; the file is
+            ``data_tfrecord-00000-of-00001.gz`` (gzipped TFRecords, as ExampleGen writes).
+
+    Returns:
+        The number of records written.
+    """
+    if size < 1:
+        raise ValueError(f"size: must be >= 1, got {size}")
+    keep = min(size, total)
+    positions = np.sort(np.random.default_rng(seed).choice(total, keep, replace=False))
+    tf.io.gfile.makedirs(output_dir)
+    path = os.path.join(output_dir, "data_tfrecord-00000-of-00001.gz")
+    written = 0
+    start = 0
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for batch in _split_records(examples_uri, split).batch(_SAMPLE_READ_BATCH):
+            records = batch.numpy()
+            low, high = np.searchsorted(positions, [start, start + len(records)])
+            for position in positions[low:high]:
+                writer.write(records[position - start])
+            written += int(high - low)
+            start += len(records)
+    return written
+
+
 def _split_records(examples_uri: str, split: str) -> tf.data.Dataset:
     files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
     if not files:

@@ -317,6 +317,9 @@ class EvaluatorConfig:
             (label units; squared units for mse). Required for regression.
         max_error_increase: Regression change threshold: the candidate's error may exceed the
             latest blessed model's by at most this fraction of it (0.05 = 5 percent).
+        max_examples: The most examples the Evaluator and TestEvaluator score per split: a
+            larger split is scored on a uniform sample of this size (the same sample on
+            every run, for the candidate and the baseline alike). None scores every example.
     """
 
     min_accuracy: float = 0.8
@@ -324,8 +327,11 @@ class EvaluatorConfig:
     error_metric: Literal["mae", "rmse", "mse"] = "mae"
     max_error: float | None = None
     max_error_increase: float = 0.05
+    max_examples: int | None = 10_000
 
     def __post_init__(self) -> None:
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError(f"max_examples: must be >= 1 or null, got {self.max_examples}")
         if not 0 <= self.min_accuracy <= 1:
             raise ValueError(f"min_accuracy: must be in [0, 1], got {self.min_accuracy}")
         if not 0 <= self.max_accuracy_drop <= 1:
@@ -667,6 +673,12 @@ class PipelineConfig:
             raise ValueError(
                 "evaluator.max_error: required for a regression task "
                 f"(the largest eval {self.evaluator.error_metric} that still blesses a model)"
+            )
+        cap = self.evaluator.max_examples
+        if cap is not None and cap < self.data.min_examples.eval:
+            raise ValueError(
+                f"evaluator.max_examples: {cap} is below data.min_examples.eval "
+                f"({self.data.min_examples.eval}); no eval sample could bless a model"
             )
         if self.tflite.micro:
             _check_micro(self.spec)

@@ -12,6 +12,7 @@ import components
 from components import custom_config as config_keys
 from components.csv_example_gen.component import CsvExampleGen
 from components.data_gate.component import DataGate
+from components.evaluator.component import Evaluator
 from components.image_example_gen.component import ImageExampleGen
 from components.serving_pusher.component import ServingPusher
 from components.tflite_converter.component import TFLiteConverter
@@ -133,21 +134,23 @@ def create_pipeline(
         baseline_resolver = _baseline_resolver(trainer, stock_strategy=kubeflow is not None)
         baseline_model = baseline_resolver.outputs[baseline.MODEL]
         nodes.append(baseline_resolver)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
         eval_config=build_eval_config(cfg, with_change_threshold=baseline_model is not None),
         example_splits=[EVAL_SPLIT],
+        max_examples=cfg.evaluator.max_examples,
     ).with_id(EVALUATOR_ID)
     nodes.append(evaluator)
 
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
-        test_evaluator = tfx.components.Evaluator(
+        test_evaluator = Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             eval_config=build_eval_config(cfg, with_thresholds=False),
             example_splits=[TEST_SPLIT],
+            max_examples=cfg.evaluator.max_examples,
         ).with_id(TEST_EVALUATOR_ID)
         tflite_model = None
         if cfg.tflite.enabled:

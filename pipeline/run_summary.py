@@ -25,6 +25,9 @@ class SplitMetrics:
         baseline_accuracy: The baseline model's accuracy when one was compared.
         errors: Regression: {mae, mse, rmse} in label units (mse squared).
         baseline_errors: The baseline model's errors when one was compared.
+        split_examples: The split's size when it was larger than the Evaluator's
+            ``max_examples`` and ``example_count`` examples of it, a uniform sample, were
+            scored; None when the whole split was.
     """
 
     split: str
@@ -34,6 +37,7 @@ class SplitMetrics:
     baseline_accuracy: float | None = None
     errors: dict[str, float | None] = dataclasses.field(default_factory=dict)
     baseline_errors: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    split_examples: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,12 +131,12 @@ def format_summary(summary: RunSummary) -> str:
 def _format_metrics(m: SplitMetrics) -> str:
     if m.accuracy is None:
         line = f"{m.split:<10} " + "  ".join(f"{k} {significant(v)}" for k, v in m.errors.items())
-        line += f" on {m.example_count} examples"
+        line += _scored(m)
         if m.baseline_errors:
             baseline = "  ".join(f"{k} {significant(v)}" for k, v in m.baseline_errors.items())
             line += f" (baseline {baseline})"
         return line
-    line = f"{m.split:<10} accuracy {fixed(m.accuracy)} on {m.example_count} examples"
+    line = f"{m.split:<10} accuracy {fixed(m.accuracy)}{_scored(m)}"
     if m.baseline_accuracy is not None:
         line += f" (baseline {fixed(m.baseline_accuracy)})"
     for name, metrics in m.per_class.items():
@@ -140,6 +144,12 @@ def _format_metrics(m: SplitMetrics) -> str:
             f"{k} {fixed(v)}" for k, v in metrics.items()
         )
     return line
+
+
+def _scored(m: SplitMetrics) -> str:
+    if m.split_examples is None:
+        return f" on {m.example_count} examples"
+    return f" on {m.example_count} of {m.split_examples} examples (uniform sample)"
 
 
 def _format_tflite(p: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import tensorflow_model_analysis as tfma
 from tfx.types import artifact_utils
 
 from components.data_gate import anomalies as anomalies_lib
+from components.evaluator.sampling import SPLIT_EXAMPLES
 from pipeline import metadata
 from pipeline import pipeline as ids
 from pipeline.config import PipelineConfig
@@ -72,7 +73,13 @@ def summarize(cfg: PipelineConfig, outcome: RunOutcome, log_path: Path) -> RunSu
 
 
 def _split_metrics(evaluation, split: str, label_classes: tuple[str, ...]) -> SplitMetrics | None:
-    return evaluation and read_split_metrics(evaluation.uri, split, label_classes)
+    metrics = evaluation and read_split_metrics(evaluation.uri, split, label_classes)
+    if not metrics:
+        return metrics
+    total = metadata.custom_property(evaluation, SPLIT_EXAMPLES.format(split=split))
+    if total is not None and int(total) > metrics.example_count:
+        return dataclasses.replace(metrics, split_examples=int(total))
+    return metrics
 
 
 def _properties(artifact) -> dict[str, Any]:

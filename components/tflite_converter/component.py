@@ -7,6 +7,7 @@ of the output artifact in ML Metadata.
 """
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -16,7 +17,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
 from components import features
-from components.examples_io import read_serialized_examples, sample_serialized_examples
+from components.examples_io import sample_serialized_examples
 from components.tflite_converter import converter, image_forms
 from components.tflite_converter.micro import MICRO_MODEL_FILE
 
@@ -82,13 +83,14 @@ def TFLiteConverter(
     if micro:
         converter.check_micro_support(spec)
     input_dtypes = converter.raw_input_dtypes(saved_model_dir)
-    train = read_serialized_examples(examples.uri, TRAIN_SPLIT, representative_examples)
-    train_inputs = converter.dense_inputs_from_examples(train, input_dtypes)
+    train = functools.cache(lambda: calibration_examples(examples.uri, representative_examples))
     result = converter.convert_saved_model(
         saved_model_dir,
         os.path.join(tflite_model.uri, TFLITE_FILE),
         quantization,
-        representative_inputs=lambda: converter.single_examples(train_inputs),
+        representative_inputs=lambda: converter.single_examples(
+            converter.dense_inputs_from_examples(train(), input_dtypes)
+        ),
     )
     evaluation = sample_serialized_examples(examples.uri, EVAL_SPLIT, parity_examples)
     eval_inputs = converter.dense_inputs_from_examples(evaluation, input_dtypes)
@@ -106,7 +108,7 @@ def TFLiteConverter(
         TFLITE_BLESSED, int(report.within_tolerance(accuracy_tolerance))
     )
     if micro:
-        train_transformed = converter.transformed_features(saved_model_dir, train)
+        train_transformed = converter.transformed_features(saved_model_dir, train())
         micro_result = converter.convert_micro(
             saved_model_dir,
             transform_graph.uri,
@@ -125,6 +127,15 @@ def TFLiteConverter(
         tflite_model.set_int_custom_property(
             MICRO_BLESSED, int(micro_report.within_tolerance(accuracy_tolerance))
         )
+
+
+def calibration_examples(examples_uri: str, size: int) -> list[bytes]:
+    """The int8 calibration set: a uniform sample of ``size`` train examples.
+
+    Not the split's first records: a CSV sorted by label (the shipped penguins CSV is)
+    or an image folder read class by class would calibrate on one class.
+    """
+    return sample_serialized_examples(examples_uri, TRAIN_SPLIT, size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,16 +157,17 @@ def _convert_image_model(
 ) -> None:
     """The image model's phone form (and micro form) over pixels, parity-gated alike."""
 
-    def encoded(split: str, limit: int, sample: bool = False):
-        read = sample_serialized_examples if sample else read_serialized_examples
-        serialized = read(examples_uri, split, limit)
+    def images(serialized: list[bytes]):
         # The image input is bytes: its dtype is known without loading the model.
-        by_key = converter.dense_inputs_from_examples(serialized, {image.name: tf.string})
-        return serialized, by_key[image.name]
+        return converter.dense_inputs_from_examples(serialized, {image.name: tf.string})[image.name]
 
-    _, train_images = encoded(TRAIN_SPLIT, settings.representative_examples)
-    train_pixels = image_forms.pixels(train_images, image)
-    evaluation, eval_images = encoded(EVAL_SPLIT, settings.parity_examples, sample=True)
+    train_pixels = functools.cache(
+        lambda: image_forms.pixels(
+            images(calibration_examples(examples_uri, settings.representative_examples)), image
+        )
+    )
+    evaluation = sample_serialized_examples(examples_uri, EVAL_SPLIT, settings.parity_examples)
+    eval_images = images(evaluation)
     labels = converter.transformed_features(saved_model_dir, evaluation)[
         features.transformed_name(spec.label.name)
     ]
@@ -164,7 +176,7 @@ def _convert_image_model(
         os.path.join(tflite_model.uri, TFLITE_FILE),
         image,
         settings.quantization,
-        representative_pixels=lambda: [train_pixels],
+        representative_pixels=lambda: [train_pixels()],
     )
     report = image_forms.check_image_parity(
         saved_model_dir, form.path, image, eval_images, labels, spec.task
@@ -184,7 +196,7 @@ def _convert_image_model(
         os.path.join(micro_dir, MICRO_MODEL_FILE),
         image,
         "int8",
-        representative_pixels=lambda: [train_pixels],
+        representative_pixels=lambda: [train_pixels()],
         int8_io=True,
     )
     image_forms.write_micro_files(micro_form, micro_dir, image, spec)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 import yaml
+from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipeline import metadata
 from pipeline.config import load_config
@@ -26,6 +27,8 @@ BUDGETS = {
     "diabetes": {"epochs": 60},
     "imdb": {"epochs": 20},
 }
+# Taxi's eval (about 3,000) and test (about 1,500) splits are scored on a uniform sample.
+EVALUATOR_CAPS = {"taxi": 500}
 
 
 def write_config(directory: Path, name: str) -> Path:
@@ -33,6 +36,8 @@ def write_config(directory: Path, name: str) -> Path:
     raw["work_dir"] = str(directory / "work")
     raw["data"]["csv_dir"] = str(REPO / "data" / name)
     raw["trainer"]["hyperparameters"].update(BUDGETS[name])
+    if name in EVALUATOR_CAPS:
+        raw["evaluator"]["max_examples"] = EVALUATOR_CAPS[name]
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -78,6 +83,27 @@ def test_eval_metrics_pass_the_configs_thresholds(dataset_run):
     else:
         assert metrics["accuracy"] >= cfg.evaluator.min_accuracy
         assert set(metrics["per_class"]) == set(cfg.spec.label.classes)
+
+
+def test_splits_over_the_evaluators_cap_are_scored_on_a_sample_of_it(dataset_run):
+    cfg, _, summary = dataset_run
+    cap = cfg.evaluator.max_examples
+    with metadata.open_store(cfg.metadata_path) as store:
+        gen = metadata.node_execution(store, cfg.name, summary["run_id"], "StatisticsGen")
+        (statistics,) = metadata.output_artifacts(store, gen.execution_id)["statistics"]
+    for split in ("eval", "test"):
+        stats = statistics_pb2.DatasetFeatureStatisticsList()
+        stats.ParseFromString(
+            (Path(statistics.uri) / f"Split-{split}" / "FeatureStats.pb").read_bytes()
+        )
+        size = stats.datasets[0].num_examples
+        metrics = summary[f"{split}_metrics"]
+        if size > cap:
+            assert (metrics["example_count"], metrics["split_examples"]) == (cap, size)
+        else:
+            assert (metrics["example_count"], metrics["split_examples"]) == (size, None)
+    if cfg.name in EVALUATOR_CAPS:
+        assert summary["eval_metrics"]["split_examples"] > cap
 
 
 def test_pushed_model_answers_per_task_on_raw_features(dataset_run):

@@ -116,6 +116,8 @@ def test_report_numbers_equal_metadata_and_tfma(cfg, runs, reports):
     for node, split in (("Evaluator", "eval"), ("TestEvaluator", "test")):
         (evaluation,) = _outputs(cfg, run_id, node)["evaluation"]
         values = _overall_tfma(evaluation.uri)
+        # The configured metrics only: not the model's compile() loss and accuracy.
+        assert set(values) == {ACCURACY, "example_count"}
         assert _metric(html, f"{split}/Overall/accuracy") == formatting.metric(values[ACCURACY])
         assert _metric(html, f"{split}/Overall/examples") == str(int(values["example_count"]))
     eval_count = first["eval_metrics"]["example_count"]

@@ -5,7 +5,12 @@ import uuid
 import pytest
 import tensorflow as tf
 
-from components.examples_io import read_serialized_examples, sample_serialized_examples
+from components.examples_io import (
+    count_serialized_examples,
+    read_serialized_examples,
+    sample_serialized_examples,
+    write_uniform_sample,
+)
 
 
 @pytest.fixture
@@ -66,3 +71,29 @@ def test_a_split_no_larger_than_the_sample_comes_back_whole(examples_uri):
     assert sample_serialized_examples(examples_uri, "eval", 100) == [b"a", b"b", b"c"]
     with pytest.raises(ValueError, match="size"):
         sample_serialized_examples(examples_uri, "eval", 0)
+
+
+def test_count_reads_every_shard(examples_uri):
+    assert count_serialized_examples(examples_uri, "eval") == 3
+
+
+def test_a_written_sample_is_uniform_distinct_and_in_split_order(ram):
+    in_file_order = _write_split(ram, "eval", 9_000)
+    position = {record: i for i, record in enumerate(in_file_order)}
+
+    written = write_uniform_sample(ram, "eval", 900, 9_000, f"{ram}/out/Split-eval")
+
+    sample = read_serialized_examples(f"{ram}/out", "eval")
+    assert written == len(sample) == len(set(sample)) == 900
+    assert [position[r] for r in sample] == sorted(position[r] for r in sample)
+    thirds = [sum(1 for r in sample if position[r] // 3_000 == third) for third in range(3)]
+    assert all(250 <= count <= 350 for count in thirds), thirds
+    write_uniform_sample(ram, "eval", 900, 9_000, f"{ram}/again/Split-eval")
+    assert read_serialized_examples(f"{ram}/again", "eval") == sample  # same seed, same sample
+
+
+def test_a_written_sample_of_a_small_split_is_the_whole_split(examples_uri):
+    assert write_uniform_sample(examples_uri, "eval", 10, 3, f"{examples_uri}/out/Split-eval") == 3
+    assert read_serialized_examples(f"{examples_uri}/out", "eval") == [b"a", b"b", b"c"]
+    with pytest.raises(ValueError, match="size"):
+        write_uniform_sample(examples_uri, "eval", 0, 3, f"{examples_uri}/other/Split-eval")

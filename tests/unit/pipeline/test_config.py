@@ -60,6 +60,7 @@ def test_shipped_config_values(config):
     )
     assert config.tuner.enabled is False
     assert config.evaluator.min_accuracy == 0.8
+    assert config.evaluator.max_examples == 10_000
     assert config.beam.extra_args == ()
     assert config.source == DEFAULT_CONFIG
 
@@ -105,6 +106,12 @@ def test_schema_path_may_be_null(tmp_path):
     raw = default_raw()
     raw["validation"]["schema_path"] = None
     assert load_config(write_yaml(tmp_path, raw)).validation.schema_path is None
+
+
+def test_evaluator_cap_may_be_null(tmp_path):
+    raw = default_raw()
+    raw["evaluator"]["max_examples"] = None
+    assert load_config(write_yaml(tmp_path, raw)).evaluator.max_examples is None
 
 
 def test_omitted_sections_take_defaults(tmp_path):
@@ -294,6 +301,12 @@ BAD_CONFIGS = [
         "negative max_accuracy_drop",
         "evaluator.max_accuracy_drop",
         _set("evaluator.max_accuracy_drop", -0.1),
+    ),
+    ("max_examples 0", "evaluator.max_examples", _set("evaluator.max_examples", 0)),
+    (
+        "max_examples below the eval minimum",
+        "evaluator.max_examples",
+        _set("evaluator.max_examples", 10),
     ),
     ("epochs 0", "trainer.hyperparameters.epochs", _set("trainer.hyperparameters.epochs", 0)),
     ("tuner epochs 0", "tuner.epochs", _set("tuner.epochs", 0)),

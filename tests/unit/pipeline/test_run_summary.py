@@ -49,6 +49,21 @@ def test_per_class_lines_say_n_a_for_undefined_metrics():
     assert "nan" not in text
 
 
+def test_a_sampled_split_says_how_much_of_it_was_scored(tmp_path):
+    eval_metrics = run_summary.SplitMetrics("eval", 10_000, 0.9, {}, split_examples=200_000)
+    test_metrics = run_summary.SplitMetrics(
+        "test", 10_000, None, {}, errors={"mae": 1.5}, split_examples=100_000
+    )
+    written = _run(eval_metrics=eval_metrics, test_metrics=test_metrics)
+    path = tmp_path / "summary.json"
+    path.write_text(written.to_json())
+
+    text = run_summary.format_summary(run_summary.read_summary_file(path))
+
+    assert "eval       accuracy 0.900 on 10000 of 200000 examples (uniform sample)" in text
+    assert "test       mae 1.5 on 10000 of 100000 examples (uniform sample)" in text
+
+
 def test_summary_json_reads_back_equal_with_undefined_metrics_as_none(tmp_path):
     metrics = run_summary.SplitMetrics(
         split="eval",
