@@ -151,8 +151,8 @@ def _monitor_time(cfg, instances: list[dict], labels, logged: int, scratch: Path
     from monitoring import logs as logs_lib
     from monitoring.monitor import monitor
     from pipeline.monitor import find_reference, settings_of
+    from serving.repository import ModelRepository
     from serving.request_log import LoggedRequest, LogOptions, RequestLogger
-    from serving.server import ModelRepository
 
     servable = ModelRepository(cfg.serving_root).servable(cfg.model_name, None)
     signature = servable.signature("serving_raw")

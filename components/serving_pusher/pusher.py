@@ -1,6 +1,6 @@
 """Pushes SavedModels into a TF Serving model directory, atomically and with history.
 
-Layout under ``model_base_path`` (what TF Serving and ``serving/server.py`` read)::
+Layout under ``model_base_path`` (what TF Serving and ``serving/repository.py`` read)::
 
     <model_base_path>/<version>/saved_model.pb   # one numeric directory per served version
     <model_base_path>/rolled_back/<version>/     # versions taken out of service by rollback()

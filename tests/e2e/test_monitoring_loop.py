@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "serving"))
-from test_server import Client, running  # noqa: E402
+from loopback_http import Client, running  # noqa: E402
 
 from serving.request_log import LogOptions  # noqa: E402
 from serving.server import create_app  # noqa: E402

@@ -21,7 +21,8 @@ from monitoring.distances import Thresholds
 from monitoring.monitor import Settings, format_summary, monitor, retrain_needed
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
-from test_server import Client, running, save_tiny_model  # noqa: E402
+from loopback_http import Client, running  # noqa: E402
+from tiny_savedmodels import save_tiny_model  # noqa: E402
 
 from serving.request_log import LogOptions  # noqa: E402
 from serving.server import create_app  # noqa: E402

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
-from test_server import INSTANCES, Client, running, save_tiny_model
+from loopback_http import Client, running
+from tiny_savedmodels import INSTANCES, save_tiny_model
 
 from serving import request_log
 from serving.feedback import read_feedback

@@ -1,258 +1,36 @@
-"""serving/server.py over real HTTP: TF Serving's REST API request by request, errors, hot swaps.
+"""serving/server.py over real HTTP: TF Serving's REST API request by request, and its errors.
 
-Every expected value comes from calling the SavedModel's own signature here, with inputs
-built by this file (tf.Examples by hand), never through the server's code.
+Every expected value comes from calling the SavedModel's own signature (``tiny_savedmodels``),
+never through the server's code. Versions, loading and hot swaps: ``test_repository.py``.
 """
 
-import base64
-import contextlib
 import http.client
 import json
-import math
-import socket
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import uvicorn
+from loopback_http import Client, running
+from tiny_savedmodels import (
+    CLASSES,
+    FLOATS,
+    INSTANCES,
+    INTS,
+    STRINGS,
+    as_json,
+    b64,
+    call_saved_model,
+    expected_rows,
+    raw,
+    raw_tensors,
+    same,
+    serialized_example,
+)
 
-from components.serving_pusher import pusher
 from serving.server import create_app
 
-# The tiny models' own raw features, kinds as in this project's serving_raw signature;
-# in tf.Examples the two counts are int64 features, as in the penguins schema.
-FLOATS = ("bill_length_mm", "bill_depth_mm")
-INTS = ("flipper_length_mm", "body_mass_g")
-STRINGS = ("island", "sex")
-CLASSES = ("Adelie", "Chinstrap", "Gentoo")
-BUCKETS = 4
 MAX_BODY = 4096
 MAX_INSTANCES = 20
-INSTANCES = [
-    {
-        "bill_length_mm": 39.1,
-        "bill_depth_mm": 18.7,
-        "flipper_length_mm": 181,
-        "body_mass_g": 3750,
-        "island": "Torgersen",
-        "sex": "male",
-    },
-    {"bill_length_mm": 46.5, "flipper_length_mm": 217, "island": "Biscoe", "sex": None},
-    {"body_mass_g": None, "island": ""},
-    {},
-]
-
-
-class TinyModel(tf.Module):
-    """``serving_raw`` (one tensor per feature) and ``serving_default`` (serialized
-    tf.Examples) over the same function, as the Trainer exports them.
-
-    ``task`` is "classify" (probabilities, class_ids, classes), "labelled" (the same plus
-    ``all_classes``, every class's label) or "regress" (one ``predictions`` value).
-    """
-
-    def __init__(self, seed: int, task: str = "classify", broken: bool = False):
-        super().__init__()
-        self.task, self.broken = task, broken
-        width = 2 * len(FLOATS + INTS) + BUCKETS * len(STRINGS)
-        columns = 1 if task == "regress" else len(CLASSES)
-        weights = np.random.default_rng(seed).normal(size=(width, columns))
-        self.weights = tf.Variable(weights.astype(np.float32))
-        raw_spec = {k: tf.TensorSpec([None], tf.float32, name=k) for k in FLOATS + INTS}
-        raw_spec.update({k: tf.TensorSpec([None], tf.string, name=k) for k in STRINGS})
-        self.serve_raw = tf.function(self._serve, input_signature=[raw_spec])
-        examples = tf.TensorSpec([None], tf.string, name="examples")
-        self.serve_examples = tf.function(self._parse, input_signature=[examples])
-
-    def _parse(self, examples):
-        spec = {k: tf.io.FixedLenFeature([], tf.float32, float("nan")) for k in FLOATS}
-        spec.update({k: tf.io.FixedLenFeature([], tf.int64, -1) for k in INTS})
-        spec.update({k: tf.io.FixedLenFeature([], tf.string, "") for k in STRINGS})
-        parsed = tf.io.parse_example(examples, spec)
-        for key in INTS:  # -1 marks a missing count
-            value = tf.cast(parsed[key], tf.float32)
-            parsed[key] = tf.where(parsed[key] < 0, float("nan"), value)
-        return self._serve(parsed)
-
-    def _serve(self, dense):
-        numbers = [tf.where(tf.math.is_nan(dense[k]), 0.0, dense[k]) / 100.0 for k in FLOATS + INTS]
-        # Missing (NaN) is an input of its own, so a server sending 0 for "missing" is caught.
-        missing = [tf.cast(tf.math.is_nan(dense[k]), tf.float32) for k in FLOATS + INTS]
-        categories = [
-            tf.one_hot(tf.strings.to_hash_bucket_fast(dense[k], BUCKETS), BUCKETS) for k in STRINGS
-        ]
-        inputs = tf.concat(
-            [tf.stack(numbers, axis=1), tf.stack(missing, axis=1), *categories], axis=1
-        )
-        logits = inputs @ self.weights
-        if self.broken:
-            logits = logits * float("nan")
-        if self.task == "regress":
-            return {"predictions": logits[:, 0] * 1000.0}
-        probabilities = tf.nn.softmax(logits)
-        class_ids = tf.argmax(probabilities, axis=1)
-        outputs = {
-            "probabilities": probabilities,
-            "class_ids": class_ids,
-            "classes": tf.gather(tf.constant(CLASSES), class_ids),
-        }
-        if self.task == "labelled":
-            outputs["all_classes"] = tf.broadcast_to(tf.constant(CLASSES), tf.shape(probabilities))
-        return outputs
-
-
-def save_tiny_model(directory: Path, seed: int, task: str = "classify", broken=False) -> Path:
-    module = TinyModel(seed, task, broken)
-    signatures = {"serving_default": module.serve_examples, "serving_raw": module.serve_raw}
-    tf.saved_model.save(module, str(directory), signatures=signatures)
-    return directory
-
-
-# ---------------------------------------------------------------------------- expected values
-
-
-def call_saved_model(model_dir: Path, signature: str, **inputs) -> dict[str, np.ndarray]:
-    """The SavedModel's own outputs, loaded and called here."""
-    function = tf.saved_model.load(str(model_dir)).signatures[signature]
-    return {key: value.numpy() for key, value in function(**inputs).items()}
-
-
-def raw_tensors(rows: list[dict]) -> dict[str, tf.Tensor]:
-    """serving_raw's inputs: NaN or "" where a row lacks a value."""
-    tensors = {}
-    for key in FLOATS + INTS:
-        values = [math.nan if row.get(key) is None else row[key] for row in rows]
-        tensors[key] = tf.constant(values, tf.float32)
-    for key in STRINGS:
-        tensors[key] = tf.constant([row.get(key) or "" for row in rows], tf.string)
-    return tensors
-
-
-def serialized_example(row: dict) -> bytes:
-    """A tf.Example of a row, built by hand: float, int64 or bytes feature per key."""
-    feature = {}
-    for key, value in row.items():
-        if value is None:
-            continue
-        if key in FLOATS:
-            feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-        elif key in INTS:
-            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        else:
-            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
-def b64(data: bytes) -> dict:
-    return {"b64": base64.b64encode(data).decode()}
-
-
-def expected_rows(outputs: dict[str, np.ndarray]) -> list[dict]:
-    """TF Serving's row format of several outputs: one object per example."""
-    rows = len(next(iter(outputs.values())))
-    return [{key: as_json(value[i]) for key, value in outputs.items()} for i in range(rows)]
-
-
-def as_json(value):
-    if isinstance(value, np.ndarray):
-        return [as_json(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode()
-    return value.item()
-
-
-def same(got, want) -> bool:
-    """Equal JSON, floats compared as the float32 values they stand for."""
-    if isinstance(want, dict):
-        return (
-            isinstance(got, dict)
-            and set(got) == set(want)
-            and all(same(got[k], want[k]) for k in want)
-        )
-    if isinstance(want, list):
-        return (
-            isinstance(got, list)
-            and len(got) == len(want)
-            and all(same(g, w) for g, w in zip(got, want, strict=True))
-        )
-    if isinstance(want, float):
-        return isinstance(got, (int, float)) and np.float32(got) == np.float32(want)
-    return got == want
-
-
-# ---------------------------------------------------------------------------- the server
-
-
-@contextlib.contextmanager
-def running(app):
-    """Serves ``app`` with uvicorn on a free loopback port in a thread; yields the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
-
-
-class Client:
-    """A tiny HTTP client over http.client; returns (status, parsed JSON body)."""
-
-    def __init__(self, port: int):
-        self.port = port
-
-    def call(self, method: str, path: str, body: bytes | None = None, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, json.loads(response.read())
-        finally:
-            connection.close()
-
-    def post(self, model: str, verb: str, payload, version: int | None = None):
-        path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + f":{verb}"
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.call("POST", path, body, {"Content-Type": "application/json"})
-
-    def predict(self, model: str, payload, version: int | None = None):
-        return self.post(model, "predict", payload, version)
-
-
-def raw(rows: list[dict]) -> dict:
-    """A row-format predict request to serving_raw."""
-    return {"signature_name": "serving_raw", "instances": rows}
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("models")
-    found = {seed: save_tiny_model(root / f"seed-{seed}", seed) for seed in (1, 2, 3)}
-    found["labelled"] = save_tiny_model(root / "labelled", 4, task="labelled")
-    found["regress"] = save_tiny_model(root / "regress", 5, task="regress")
-    found["broken"] = save_tiny_model(root / "broken", 6, broken=True)
-    return found
-
-
-@pytest.fixture(scope="module")
-def serving_root(tmp_path_factory, models) -> Path:
-    root = tmp_path_factory.mktemp("serving")
-    pusher.push_model(str(models[1]), root / "penguins")
-    pusher.push_model(str(models[2]), root / "penguins")
-    pusher.push_model(str(models["labelled"]), root / "labelled")
-    pusher.push_model(str(models["regress"]), root / "regressor")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -273,14 +51,6 @@ def test_row_format_objects_to_serving_raw(client, models):
     assert same(body, {"predictions": want})
     older = expected_rows(call_saved_model(models[1], "serving_raw", **raw_tensors(INSTANCES)))
     assert not same(body["predictions"], older)
-
-
-def test_a_version_can_be_asked_for_by_number(client, models):
-    status, body = client.predict("penguins", raw(INSTANCES[:2]), version=1)
-
-    assert status == 200
-    want = call_saved_model(models[1], "serving_raw", **raw_tensors(INSTANCES[:2]))
-    assert same(body["predictions"], expected_rows(want))
 
 
 def test_row_format_b64_examples_to_the_default_signature(client, models):
@@ -461,19 +231,7 @@ def test_classify_on_a_regression_model_gets_400(client):
     assert "signature 'serving_default' does not classify" in body["error"]
 
 
-# ---------------------------------------------------------------------------- status, metadata
-
-
-def test_version_status_is_reported_like_tf_serving(client):
-    ok = {"error_code": "OK", "error_message": ""}
-    assert client.call("GET", "/v1/models/penguins") == (
-        200,
-        {"model_version_status": [{"version": "2", "state": "AVAILABLE", "status": ok}]},
-    )
-    assert client.call("GET", "/v1/models/penguins/versions/1") == (
-        200,
-        {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": ok}]},
-    )
+# ---------------------------------------------------------------------------- metadata
 
 
 def test_metadata_lists_the_signatures_like_tf_serving(client):
@@ -621,98 +379,3 @@ def test_unknown_models_versions_and_routes_get_404(client, method, path):
     status, response = client.call(method, path, body)
     assert status == 404
     assert set(response) == {"error"}
-
-
-# ---------------------------------------------------------------------------- hot swaps
-
-
-def predictions_of(model_dir: Path) -> list[dict]:
-    return expected_rows(call_saved_model(model_dir, "serving_raw", **raw_tensors(INSTANCES)))
-
-
-def stream(client: Client, model: str, count: int, results: list) -> None:
-    for _ in range(count):
-        try:
-            results.append(client.predict(model, raw(INSTANCES)))
-        except OSError as error:  # a refused or reset connection counts as an error
-            results.append((None, repr(error)))
-
-
-def wait_for(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
-def test_a_push_during_a_stream_of_requests_causes_no_errors(client, serving_root, models):
-    base = serving_root / "rolling"
-    pusher.push_model(str(models[1]), base)
-    old, new = predictions_of(models[1]), predictions_of(models[2])
-    results: list = []
-    requester = threading.Thread(target=stream, args=(client, "rolling", 200, results))
-    requester.start()
-    wait_for(lambda: len(results) >= 20)
-    pusher.push_model(str(models[2]), base)
-    requester.join()
-
-    assert [r for r in results if r[0] != 200] == []
-    served = [which(body["predictions"], old, new) for _, body in results]
-    assert "neither" not in served
-    assert served[0] == "old"
-    if "new" in served:  # once the new version serves, the old one never comes back
-        assert "old" not in served[served.index("new") :]
-    wait_for(lambda: which(predict_all(client, "rolling"), old, new) == "new")
-    assert client.call("GET", "/v1/models/rolling")[1]["model_version_status"][0]["version"] == "2"
-
-
-def which(predictions: list[dict], old: list[dict], new: list[dict]) -> str:
-    if same(predictions, old):
-        return "old"
-    return "new" if same(predictions, new) else "neither"
-
-
-def predict_all(client: Client, model: str, version: int | None = None) -> list[dict]:
-    status, body = client.predict(model, raw(INSTANCES), version)
-    assert status == 200, body
-    return body["predictions"]
-
-
-def test_a_rolled_back_version_stops_being_served(client, serving_root, models):
-    base = serving_root / "rollback"
-    for seed in (1, 3):
-        pusher.push_model(str(models[seed]), base)
-    assert same(predict_all(client, "rollback"), predictions_of(models[3]))
-
-    pusher.rollback(base)
-
-    assert same(predict_all(client, "rollback"), predictions_of(models[1]))
-    assert client.predict("rollback", raw(INSTANCES), version=2)[0] == 404
-
-
-def test_a_version_that_cannot_load_leaves_the_previous_one_serving(client, serving_root, models):
-    base = serving_root / "flaky"
-    pusher.push_model(str(models[1]), base)
-    assert client.predict("flaky", raw(INSTANCES))[0] == 200
-    pusher.push_model(str(models["broken"]), base)  # its serving_raw returns NaN
-
-    def version_2_failed() -> bool:
-        client.predict("flaky", raw(INSTANCES))
-        entries = client.call("GET", "/v1/models/flaky")[1]["model_version_status"]
-        return entries[0]["state"] == "END"
-
-    wait_for(version_2_failed)
-    assert same(predict_all(client, "flaky"), predictions_of(models[1]))
-    entries = client.call("GET", "/v1/models/flaky")[1]["model_version_status"]
-    assert [(e["version"], e["state"]) for e in entries] == [("2", "END"), ("1", "AVAILABLE")]
-    assert "serving_raw fails a warm-up prediction" in entries[0]["status"]["error_message"]
-    assert client.predict("flaky", raw(INSTANCES), version=2)[0] == 503
-
-
-def test_a_server_started_before_the_first_push_serves_it(tmp_path, models):
-    root = tmp_path / "not-yet"
-    with running(create_app(root)) as port:
-        late = Client(port)
-        assert late.predict("penguins", raw(INSTANCES))[0] == 404
-        pusher.push_model(str(models[3]), root / "penguins")
-        assert same(predict_all(late, "penguins"), predictions_of(models[3]))
