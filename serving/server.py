@@ -15,7 +15,10 @@ unchanged against either server:
   tf.Examples (``{"b64": ...}``), its ``serving_raw`` one JSON value per raw feature.
 - ``POST ...:classify`` and ``...:regress``: ``{"signature_name": ..., "context": {...},
   "examples": [{feature: value}, ...]}``, answered with ``results``. Which signature can
-  classify or regress is read from its outputs (see ``serving/signatures.py``).
+  classify or regress is read from its outputs (see ``serving/signatures.py``). A
+  signature of serialized tf.Examples gets the examples as tf.Examples, as in TF
+  Serving; one of named feature inputs (``serving_raw``, an image model's included) gets
+  the values themselves, ``{"b64": ...}`` as bytes, as ``:predict`` does.
 
 How JSON maps to tensors is in ``serving/json_api.py``; which versions are on disk and
 loaded, and how a new push replaces the served one without restart, in
@@ -81,12 +84,14 @@ def predict(servable: Servable, body: bytes, max_instances: int, seen: dict | No
         columns = json_api.columns_from_rows(
             request["instances"], "instances", signature, hint, max_instances
         )
-        return json_api.row_response(_call(signature, columns, seen))
+        outputs = _call(signature, columns, seen, takes_examples=signature.takes_examples)
+        return json_api.row_response(outputs)
     if "inputs" in request:
         inputs = request["inputs"]
         hint = _hint(servable, signature, [inputs])
         columns = json_api.columns_from_inputs(inputs, signature, hint, max_instances)
-        return json_api.columnar_response(_call(signature, columns, seen))
+        outputs = _call(signature, columns, seen, takes_examples=signature.takes_examples)
+        return json_api.columnar_response(outputs)
     raise ApiError(400, 'request must have "instances" (row format) or "inputs" (columnar)')
 
 
@@ -122,26 +127,42 @@ def _run_examples(
     seen: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Classify/regress input: tf.Examples for a signature that takes them, as TF Serving
-    feeds them; for a signature of named feature inputs, the features themselves."""
+    feeds them; for a signature of named feature inputs, the features themselves, a
+    ``{"b64": ...}`` value as bytes (as for ``:predict``).
+
+    A signature of one string input takes tf.Examples unless the examples name that
+    input: an image model's ``serving_raw`` takes ``{"image": {"b64": ...}}`` as the
+    image's bytes, not as a tf.Example holding them.
+    """
     examples = json_api.merged_examples(request, max_instances)
-    if signature.takes_examples:
+    if signature.takes_examples and not _names_inputs(examples, signature):
         serialized = json_api.serialized_examples(examples)
-        return _call(signature, {next(iter(signature.inputs)): serialized}, seen)
+        return _call(
+            signature, {next(iter(signature.inputs)): serialized}, seen, takes_examples=True
+        )
     hint = _hint(servable, signature, examples)
-    return _call(
-        signature,
-        json_api.columns_from_rows(examples, "examples", signature, hint, max_instances),
-        seen,
-    )
+    columns = json_api.columns_from_rows(examples, "examples", signature, hint, max_instances)
+    return _call(signature, columns, seen, takes_examples=False)
+
+
+def _names_inputs(examples: list[dict], signature: Signature) -> bool:
+    """Whether the examples give values of the signature's inputs, and nothing else."""
+    keys = set().union(*examples)
+    return bool(keys) and keys <= set(signature.inputs)
 
 
 def _call(
-    signature: Signature, inputs: dict[str, np.ndarray], seen: dict | None
+    signature: Signature,
+    inputs: dict[str, np.ndarray],
+    seen: dict | None,
+    *,
+    takes_examples: bool,
 ) -> dict[str, np.ndarray]:
-    """Runs the signature; records its inputs and outputs in ``seen`` when given."""
+    """Runs the signature; records in ``seen``, when given, its inputs and outputs and
+    whether the inputs are serialized tf.Examples (``takes_examples``)."""
     outputs = signature.run(inputs)
     if seen is not None:
-        seen.update(inputs=inputs, outputs=outputs, takes_examples=signature.takes_examples)
+        seen.update(inputs=inputs, outputs=outputs, takes_examples=takes_examples)
     return outputs
 
 

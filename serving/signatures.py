@@ -72,7 +72,8 @@ class Signature:
 
     @property
     def takes_examples(self) -> bool:
-        """One string input: serialized tf.Examples, as TF Serving's classify/regress feed."""
+        """One string input: serialized tf.Examples, as TF Serving's classify/regress feed,
+        unless a request names the input (see ``server._run_examples``)."""
         return len(self.inputs) == 1 and next(iter(self.inputs.values())).kind == STRING
 
     @property

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from tiny_savedmodels import save_tiny_model
+from tiny_savedmodels import save_tiny_image_model, save_tiny_model
 
 from components.serving_pusher import pusher
 
@@ -16,6 +16,8 @@ def models(tmp_path_factory) -> dict[str, Path]:
     found["labelled"] = save_tiny_model(root / "labelled", 4, task="labelled")
     found["regress"] = save_tiny_model(root / "regress", 5, task="regress")
     found["broken"] = save_tiny_model(root / "broken", 6, broken=True)
+    found["image"] = save_tiny_image_model(root / "image", 7)
+    found["image-regress"] = save_tiny_image_model(root / "image-regress", 8, task="regress")
     return found
 
 
@@ -26,4 +28,6 @@ def serving_root(tmp_path_factory, models) -> Path:
     pusher.push_model(str(models[2]), root / "penguins")
     pusher.push_model(str(models["labelled"]), root / "labelled")
     pusher.push_model(str(models["regress"]), root / "regressor")
+    pusher.push_model(str(models["image"]), root / "images")
+    pusher.push_model(str(models["image-regress"]), root / "image-regressor")
     return root

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from loopback_http import Client, running
-from tiny_savedmodels import INSTANCES, save_tiny_model
+from tiny_savedmodels import IMAGE, INSTANCES, b64, png, save_tiny_model
 
+from components.serving_pusher import pusher
 from serving import request_log
 from serving.feedback import read_feedback
 from serving.request_log import LogOptions
@@ -161,6 +162,21 @@ def test_the_default_signature_logs_the_examples_it_was_sent(serving_root, tmp_p
     (record,) = logged(tmp_path / "logs" / MODEL)
     assert record.features.feature["island"].bytes_list.value == [b"Dream"]
     assert record.features.feature["body_mass_g"].int64_list.value == [4000]
+
+
+def test_a_classified_image_is_logged_as_its_bytes(models, tmp_path):
+    """Sent as {"b64": ...} to a signature of one bytes input, logged as the bytes."""
+    root = tmp_path / "serving"
+    pusher.push_model(str(models["image"]), root / "images")
+    data = png(3)
+    payload = {"signature_name": "serving_raw", "examples": [{IMAGE: b64(data)}]}
+    with running(create_app(root, log_options=LogOptions(tmp_path / "logs"))) as port:
+        client = HttpClient(port)
+        body = json.dumps(payload).encode()
+        assert client.call("POST", "/v1/models/images:classify", body)[0] == 200
+        wait_for(lambda: metric(scrape(client), "serving_log_records_total") == 1)
+    (record,) = logged(tmp_path / "logs" / "images")
+    assert record.features.feature[IMAGE].bytes_list.value == [data]
 
 
 def test_feedback_is_stored_by_request_id(serving_root, tmp_path):

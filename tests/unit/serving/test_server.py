@@ -14,6 +14,7 @@ from loopback_http import Client, running
 from tiny_savedmodels import (
     CLASSES,
     FLOATS,
+    IMAGE,
     INSTANCES,
     INTS,
     STRINGS,
@@ -21,6 +22,8 @@ from tiny_savedmodels import (
     b64,
     call_saved_model,
     expected_rows,
+    image_example,
+    png,
     raw,
     raw_tensors,
     same,
@@ -231,6 +234,74 @@ def test_classify_on_a_regression_model_gets_400(client):
     assert "signature 'serving_default' does not classify" in body["error"]
 
 
+# A signature of one bytes input (an image model's serving_raw) takes the examples' values
+# as that input, a {"b64": ...} value as its decoded bytes, as :predict does.
+PNGS = [png(seed) for seed in (1, 2)]
+IMAGES = [{IMAGE: b64(PNGS[0])}, {IMAGE: b64(PNGS[1])}, {}]  # {}: no image, as in predict
+DECODED = tf.constant([PNGS[0], PNGS[1], b""])
+
+
+def predicted_labels(outputs: dict[str, np.ndarray]):
+    """Labels when the model names the predicted class only: "" for the other scores."""
+
+    def labels(i: int) -> list[str]:
+        predicted = outputs["classes"][i].decode()
+        return [predicted if c == outputs["class_ids"][i] else "" for c in range(len(CLASSES))]
+
+    return labels
+
+
+def test_classify_decodes_b64_image_bytes_for_a_signature_of_one_bytes_input(client, models):
+    want = call_saved_model(models["image"], "serving_raw", **{IMAGE: DECODED})
+
+    payload = {"signature_name": "serving_raw", "examples": IMAGES}
+    status, body = client.post("images", "classify", payload)
+
+    assert status == 200, body
+    assert same(body, {"results": classify_results(want, predicted_labels(want))})
+
+
+def test_regress_decodes_b64_image_bytes_for_a_signature_of_one_bytes_input(client, models):
+    want = call_saved_model(models["image-regress"], "serving_raw", **{IMAGE: DECODED})
+
+    payload = {"signature_name": "serving_raw", "examples": IMAGES}
+    status, body = client.post("image-regressor", "regress", payload)
+
+    assert status == 200, body
+    assert same(body, {"results": as_json(want["predictions"])})
+
+
+def test_the_same_b64_image_examples_go_to_the_examples_signature_as_tf_examples(client, models):
+    serialized = tf.constant([image_example(PNGS[0]), image_example(PNGS[1]), b""])
+    want = call_saved_model(models["image"], "serving_default", examples=serialized)
+
+    status, body = client.post("images", "classify", {"examples": IMAGES})
+
+    assert status == 200, body
+    assert same(body, {"results": classify_results(want, predicted_labels(want))})
+
+
+def test_classify_decodes_b64_strings_for_a_signature_of_named_feature_inputs(client, models):
+    rows = [{**row, "island": b64(row["island"].encode())} for row in INSTANCES[:2]]
+    want = call_saved_model(models["labelled"], "serving_raw", **raw_tensors(INSTANCES[:2]))
+
+    status, body = client.post(
+        "labelled", "classify", {"signature_name": "serving_raw", "examples": rows}
+    )
+
+    assert status == 200, body
+    assert same(body, {"results": classify_results(want, lambda i: list(CLASSES))})
+
+
+@pytest.mark.parametrize("model, verb", [("images", "classify"), ("image-regressor", "regress")])
+def test_bad_base64_for_a_bytes_input_gets_400_naming_the_value(client, model, verb):
+    examples = [IMAGES[0], {IMAGE: {"b64": "not base64!"}}]
+
+    status, body = client.post(model, verb, {"signature_name": "serving_raw", "examples": examples})
+
+    assert (status, body) == (400, {"error": "examples[1].image: unable to base64 decode"})
+
+
 # ---------------------------------------------------------------------------- metadata
 
 
@@ -310,6 +381,10 @@ def test_bad_predict_requests_get_400_with_a_one_line_error(client, payload, mes
         ({"examples": [{"island": [1, "Biscoe"]}]}, "mixes strings and numbers"),
         ({"examples": [{"island": {"name": "Biscoe"}}]}, "got object"),
         ({"examples": [{"bill_length_mm": 39}]}, "Data types don't match"),
+        (
+            {"examples": [{"island": {"b64": "not base64!"}}]},
+            "examples[0].island[0]: unable to base64",
+        ),
     ],
 )
 def test_bad_classify_requests_get_400_with_a_one_line_error(client, payload, message):

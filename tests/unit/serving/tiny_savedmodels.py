@@ -31,6 +31,8 @@ INSTANCES = [
     {"body_mass_g": None, "island": ""},
     {},
 ]
+IMAGE = "image"  # the tiny image models' one raw feature: a PNG's bytes
+IMAGE_PIXELS = 4  # they see it resized to 2 x 2 grey pixels
 
 
 class TinyModel(tf.Module):
@@ -77,18 +79,23 @@ class TinyModel(tf.Module):
         logits = inputs @ self.weights
         if self.broken:
             logits = logits * float("nan")
-        if self.task == "regress":
-            return {"predictions": logits[:, 0] * 1000.0}
-        probabilities = tf.nn.softmax(logits)
-        class_ids = tf.argmax(probabilities, axis=1)
-        outputs = {
-            "probabilities": probabilities,
-            "class_ids": class_ids,
-            "classes": tf.gather(tf.constant(CLASSES), class_ids),
-        }
-        if self.task == "labelled":
-            outputs["all_classes"] = tf.broadcast_to(tf.constant(CLASSES), tf.shape(probabilities))
-        return outputs
+        return _head(logits, self.task)
+
+
+def _head(logits: tf.Tensor, task: str) -> dict[str, tf.Tensor]:
+    """The Trainer's outputs of ``task`` (see TinyModel) from [batch, classes] logits."""
+    if task == "regress":
+        return {"predictions": logits[:, 0] * 1000.0}
+    probabilities = tf.nn.softmax(logits)
+    class_ids = tf.argmax(probabilities, axis=1)
+    outputs = {
+        "probabilities": probabilities,
+        "class_ids": class_ids,
+        "classes": tf.gather(tf.constant(CLASSES), class_ids),
+    }
+    if task == "labelled":
+        outputs["all_classes"] = tf.broadcast_to(tf.constant(CLASSES), tf.shape(probabilities))
+    return outputs
 
 
 def save_tiny_model(directory: Path, seed: int, task: str = "classify", broken=False) -> Path:
@@ -96,6 +103,57 @@ def save_tiny_model(directory: Path, seed: int, task: str = "classify", broken=F
     signatures = {"serving_default": module.serve_examples, "serving_raw": module.serve_raw}
     tf.saved_model.save(module, str(directory), signatures=signatures)
     return directory
+
+
+class TinyImageModel(tf.Module):
+    """An image model as the Trainer exports one: ``serving_raw`` takes one input, the
+    encoded image's bytes (``IMAGE``); ``serving_default`` serialized tf.Examples holding
+    them as a bytes feature. ``task`` is "classify" or "regress", as for TinyModel.
+    """
+
+    def __init__(self, seed: int, task: str = "classify"):
+        super().__init__()
+        self.task = task
+        columns = 1 if task == "regress" else len(CLASSES)
+        weights = np.random.default_rng(seed).normal(size=(IMAGE_PIXELS, columns))
+        self.weights = tf.Variable(weights.astype(np.float32))
+        raw_spec = {IMAGE: tf.TensorSpec([None], tf.string, name=IMAGE)}
+        self.serve_raw = tf.function(self._serve, input_signature=[raw_spec])
+        examples = tf.TensorSpec([None], tf.string, name="examples")
+        self.serve_examples = tf.function(self._parse, input_signature=[examples])
+
+    def _parse(self, examples):
+        spec = {IMAGE: tf.io.FixedLenFeature([], tf.string, "")}
+        return self._serve(tf.io.parse_example(examples, spec))
+
+    def _serve(self, raw):
+        side = int(IMAGE_PIXELS**0.5)
+
+        def pixels(data):
+            def decoded():
+                image = tf.image.convert_image_dtype(tf.io.decode_png(data, 1), tf.float32)
+                return tf.image.resize(image, [side, side])
+
+            # "" (missing) is a black image, as components/features/image.py decodes it;
+            # other bytes that are no PNG fail, as a real image model's do.
+            return tf.cond(tf.strings.length(data) > 0, decoded, lambda: tf.zeros([side, side, 1]))
+
+        shape = tf.TensorSpec([side, side, 1], tf.float32)
+        images = tf.map_fn(pixels, raw[IMAGE], fn_output_signature=shape)
+        return _head(tf.reshape(images, [-1, IMAGE_PIXELS]) @ self.weights, self.task)
+
+
+def save_tiny_image_model(directory: Path, seed: int, task: str = "classify") -> Path:
+    module = TinyImageModel(seed, task)
+    signatures = {"serving_default": module.serve_examples, "serving_raw": module.serve_raw}
+    tf.saved_model.save(module, str(directory), signatures=signatures)
+    return directory
+
+
+def png(seed: int, height: int = 5, width: int = 7) -> bytes:
+    """A grey PNG of random pixels."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 1), dtype=np.uint8)
+    return tf.io.encode_png(pixels).numpy()
 
 
 # ---------------------------------------------------------------------------- expected values
@@ -131,6 +189,14 @@ def serialized_example(row: dict) -> bytes:
         else:
             feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def image_example(data: bytes) -> bytes:
+    """A tf.Example holding an image's bytes, built by hand."""
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+    return tf.train.Example(
+        features=tf.train.Features(feature={IMAGE: feature})
+    ).SerializeToString()
 
 
 def b64(data: bytes) -> dict:
