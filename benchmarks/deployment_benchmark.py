@@ -24,6 +24,8 @@ from pathlib import Path
 from rest_server import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
+# Eval examples the REST requests cycle over.
+_REST_EXAMPLES = 1_000
 
 
 def main(argv: list[str]) -> int:
@@ -66,13 +68,14 @@ def _latest_model(cfg) -> tuple[str, str]:
 
 def _tflite_table(cfg, model_dir: str, examples_uri: str) -> None:
     from components import features
-    from components.examples_io import read_serialized_examples
+    from components.examples_io import sample_serialized_examples
     from components.tflite_converter import converter
 
     dtypes = converter.raw_input_dtypes(model_dir)
-    evaluation = read_serialized_examples(examples_uri, "eval")
+    evaluation = sample_serialized_examples(examples_uri, "eval", cfg.tflite.parity_examples)
     train = converter.dense_inputs_from_examples(
-        read_serialized_examples(examples_uri, "train", cfg.tflite.representative_examples), dtypes
+        sample_serialized_examples(examples_uri, "train", cfg.tflite.representative_examples),
+        dtypes,
     )
     dense = converter.dense_inputs_from_examples(evaluation, dtypes)
     labels = converter.transformed_features(model_dir, evaluation)[
@@ -133,12 +136,14 @@ def _gate(report, tolerance: float) -> str:
 
 def _micro_row(cfg, model_dir, examples_uri, dense, labels, scratch) -> str:
     """The microcontroller form, scored through the device path preprocessing.json describes."""
-    from components.examples_io import read_serialized_examples
+    from components.examples_io import sample_serialized_examples
     from components.tflite_converter import converter
 
     try:
         converter.check_micro_support(cfg.spec)
-        train = read_serialized_examples(examples_uri, "train", cfg.tflite.representative_examples)
+        train = sample_serialized_examples(
+            examples_uri, "train", cfg.tflite.representative_examples
+        )
         transformed_train = converter.transformed_features(model_dir, train)
         micro = converter.convert_micro(
             model_dir,
@@ -175,13 +180,15 @@ def _artifact_id(path: Path) -> int:
 def _rest_figures(model_name: str, model_dir: str, examples_uri: str, requests: int) -> None:
     import uvicorn
 
-    from components.examples_io import read_serialized_examples
+    from components.examples_io import sample_serialized_examples
     from components.serving_pusher import pusher
     from components.tflite_converter import converter
     from serving.server import create_app
 
     dense = converter.dense_inputs_from_examples(
-        read_serialized_examples(examples_uri, "eval"), converter.raw_input_dtypes(model_dir)
+        # The requests cycle over these: a bounded sample, not the whole split.
+        sample_serialized_examples(examples_uri, "eval", _REST_EXAMPLES),
+        converter.raw_input_dtypes(model_dir),
     )
     instances = [
         {key: _json_value(values[i]) for key, values in dense.items()}

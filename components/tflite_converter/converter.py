@@ -40,6 +40,7 @@ from tensorflow.lite.python.convert_phase import ConverterError
 from tensorflow.lite.python.metrics import converter_error_data_pb2
 
 from components import keras_mode
+from components.tflite_converter import storage
 from components.tflite_converter.c_array import MICRO_ARRAY_NAME, write_c_array
 from components.tflite_converter.micro import (
     MICRO_HEADER_FILE,
@@ -362,7 +363,7 @@ def raw_input_dtypes(
     saved_model_dir: str, signature_key: str = export.RAW_SIGNATURE
 ) -> dict[str, tf.DType]:
     """Input name -> dtype of the SavedModel's dense per-feature signature."""
-    signature = tf.saved_model.load(saved_model_dir).signatures[signature_key]
+    signature = storage.load_saved_model(saved_model_dir).signatures[signature_key]
     return {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
 
 
@@ -397,7 +398,7 @@ def transformed_features(
     saved_model_dir: str, serialized: Sequence[bytes]
 ) -> dict[str, np.ndarray]:
     """Transformed features, label included, as the model's own Transform graph computes them."""
-    transform = tf.saved_model.load(saved_model_dir).signatures[export.TRANSFORM_SIGNATURE]
+    transform = storage.load_saved_model(saved_model_dir).signatures[export.TRANSFORM_SIGNATURE]
     outputs = transform(examples=tf.constant(list(serialized)))
     return {name: tensor.numpy() for name, tensor in outputs.items()}
 

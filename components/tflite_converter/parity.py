@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import features
-from components.tflite_converter import device
+from components.tflite_converter import device, storage
 from components.tflite_converter.storage import directory_size, read_bytes
 from components.trainer import export
 
@@ -157,7 +157,7 @@ def signature_task(saved_model_dir: str, signature_key: str = export.RAW_SIGNATU
     Raises:
         ValueError: It has neither (or both), or no such signature.
     """
-    signatures = tf.saved_model.load(saved_model_dir).signatures
+    signatures = storage.load_saved_model(saved_model_dir).signatures
     if signature_key not in signatures:
         raise ValueError(f"{saved_model_dir}: no signature {signature_key!r}")
     outputs = set(signatures[signature_key].structured_outputs)
@@ -264,7 +264,7 @@ def saved_model_predictor(
     saved_model_dir: str, task: str, signature_key: str = export.RAW_SIGNATURE
 ) -> Predict:
     """Dense inputs -> the signature's ``probabilities`` [n, k] or ``predictions`` [n]."""
-    serve = tf.saved_model.load(saved_model_dir).signatures[signature_key]
+    serve = storage.load_saved_model(saved_model_dir).signatures[signature_key]
     output = _output_name(task)
 
     def predict(inputs: Mapping[str, np.ndarray]) -> np.ndarray:

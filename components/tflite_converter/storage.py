@@ -1,16 +1,50 @@
 """Reading and writing through ``tf.io.gfile``: local paths and URIs (``gs://``, ``ram://``)."""
 
+import os
 import posixpath
 import re
 
 import tensorflow as tf
 
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# The last SavedModel loaded, keyed by its directory and the stat of these files in it.
+_MODEL_FILES = ("saved_model.pb", "variables/variables.index")
+_last_loaded: tuple[tuple, object] | None = None
 
 
 def is_uri(path: str) -> bool:
     """Whether ``path`` is a URI (``scheme://...``) rather than a local path."""
     return bool(_URI.match(path))
+
+
+def load_saved_model(saved_model_dir: str):
+    """``tf.saved_model.load(saved_model_dir)``, loaded once for consecutive calls.
+
+    The converter reads one SavedModel's signatures several times (input dtypes, task,
+    Transform graph, parity); each load costs about 2 s. The last model loaded is kept
+    (one slot, so memory does not grow) and is reloaded when its ``saved_model.pb`` or
+    variables index changes (size and modification time; nanoseconds on a local disk), so a
+    directory written over is read anew.
+
+    Raises:
+        OSError: No SavedModel at ``saved_model_dir`` (TensorFlow's own error).
+    """
+    global _last_loaded
+    key = (saved_model_dir, *(_stamp(posixpath.join(saved_model_dir, f)) for f in _MODEL_FILES))
+    if _last_loaded is None or _last_loaded[0] != key:
+        _last_loaded = (key, tf.saved_model.load(saved_model_dir))
+    return _last_loaded[1]
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    if not tf.io.gfile.exists(path):
+        return -1, -1
+    if is_uri(path):
+        stat = tf.io.gfile.stat(path)
+        return stat.length, stat.mtime_nsec
+    # TensorFlow's local stat rounds the time to whole seconds; os.stat does not.
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 def write_bytes(path: str, data: bytes) -> int:
