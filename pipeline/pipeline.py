@@ -277,6 +277,10 @@ def _baseline_resolver(trainer: tfx.components.Trainer, stock_strategy: bool) ->
     return resolver.with_id(BASELINE_RESOLVER_ID)
 
 
+# Never pulled: see beam_pipeline_args.
+DIRECT_RUNNER_IMAGE = "unused-by-the-direct-runner"
+
+
 def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
     """DirectRunner args; ``auto`` runs small data in-process and large data on every core."""
     mode = cfg.beam.direct_running_mode
@@ -284,11 +288,13 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
         size_mb = cfg.data.input_bytes() / 2**20
         mode = "multi_processing" if size_mb > cfg.beam.multi_processing_above_mb else "in_memory"
     workers = cfg.beam.direct_num_workers if mode == "multi_processing" else 1
-    return [
-        f"--direct_running_mode={mode}",
-        f"--direct_num_workers={workers}",
-        *cfg.beam.extra_args,
-    ]
+    args = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+    if not any(arg.startswith("--runner") for arg in cfg.beam.extra_args):
+        # TFX builds an sdist of itself for the workers (about 3 s per Beam component) unless
+        # a dependency flag is set. The DirectRunner's workers are this process or its
+        # children and never read one; naming a container image, which it ignores, skips it.
+        args.append(f"--sdk_container_image={DIRECT_RUNNER_IMAGE}")
+    return [*args, *cfg.beam.extra_args]
 
 
 def code_digest(relative_paths: tuple[str, ...]) -> str:

@@ -18,8 +18,8 @@ class Executor(tfx_evaluator.Executor):
     """Runs TFX's Evaluator on at most ``max_examples`` records of each split.
 
     Splits over the cap are replaced by a uniform sample written to the executor's
-    temporary directory (removed afterwards); the input artifact itself is untouched, so
-    lineage and caching are TFX's. The evaluation artifact records, per split, the split's
+    temporary directory (removed afterwards); the input artifact's URI is restored before
+    ``Do`` returns, so lineage and caching are TFX's. The evaluation artifact records, per split, the split's
     size and how many records were evaluated.
     """
 
@@ -37,17 +37,17 @@ class Executor(tfx_evaluator.Executor):
             input_dict[standard_component_specs.EXAMPLES_KEY]
         )
         scratch = os.path.join(self._get_tmp_dir(), "bounded_examples")
+        artifact_uri = examples.uri
         try:
-            uri, sizes = sampling.bounded_splits(
-                examples.uri, splits, exec_properties.get(MAX_EXAMPLES), scratch
+            examples.uri, sizes = sampling.bounded_splits(
+                artifact_uri, splits, exec_properties.get(MAX_EXAMPLES), scratch
             )
-            if uri != examples.uri:
-                bounded = type(examples)()
-                bounded.copy_from(examples)
-                bounded.uri = uri
-                input_dict = {**input_dict, standard_component_specs.EXAMPLES_KEY: [bounded]}
+            # The input artifact itself points at the sample while TFMA reads it: a copy
+            # (Artifact.copy_from) aborts the process in protobuf's map code (CHECK failed:
+            # IsMapValid) on an artifact read from ML Metadata.
             super().Do(input_dict, output_dict, exec_properties)
         finally:
+            examples.uri = artifact_uri
             if fileio.exists(scratch):
                 fileio.rmtree(scratch)
         evaluation = artifact_utils.get_single_instance(

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 from tfx.dsl.compiler import compiler
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 
 from pipeline.config import BeamConfig, ValidationConfig, load_config
-from pipeline.pipeline import beam_pipeline_args, code_digest, create_pipeline
+from pipeline.pipeline import (
+    DIRECT_RUNNER_IMAGE,
+    beam_pipeline_args,
+    code_digest,
+    create_pipeline,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -107,17 +113,20 @@ def test_no_schema_path_infers_schema(cfg):
     assert "ImportSchemaGen" not in graph
 
 
+IMAGE = f"--sdk_container_image={DIRECT_RUNNER_IMAGE}"
+
+
 @pytest.mark.parametrize(
     ("beam", "expected"),
     [
-        (BeamConfig(), ["--direct_running_mode=in_memory", "--direct_num_workers=1"]),
+        (BeamConfig(), ["--direct_running_mode=in_memory", "--direct_num_workers=1", IMAGE]),
         (
             BeamConfig(multi_processing_above_mb=0.001),
-            ["--direct_running_mode=multi_processing", "--direct_num_workers=0"],
+            ["--direct_running_mode=multi_processing", "--direct_num_workers=0", IMAGE],
         ),
         (
             BeamConfig(direct_running_mode="multi_processing", direct_num_workers=2),
-            ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+            ["--direct_running_mode=multi_processing", "--direct_num_workers=2", IMAGE],
         ),
         (
             BeamConfig(direct_running_mode="multi_threading", extra_args=("--runner=Direct",)),
@@ -127,6 +136,17 @@ def test_no_schema_path_infers_schema(cfg):
 )
 def test_beam_args(cfg, beam, expected):
     assert beam_pipeline_args(dataclasses.replace(cfg, beam=beam)) == expected
+
+
+class _BeamExecutor(BaseBeamExecutor):
+    def Do(self, input_dict, output_dict, exec_properties):
+        del input_dict, output_dict, exec_properties
+
+
+def test_tfx_builds_no_sdist_of_itself_for_the_direct_runner(cfg):
+    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_pipeline_args(cfg))
+    args = _BeamExecutor(context)._beam_pipeline_args
+    assert not any(arg.startswith("--extra_package") for arg in args), args
 
 
 def test_code_digest_tracks_the_named_code():
