@@ -19,8 +19,8 @@ class Executor(tfx_evaluator.Executor):
 
     Splits over the cap are replaced by a uniform sample written to the executor's
     temporary directory (removed afterwards); the input artifact's URI is restored before
-    ``Do`` returns, so lineage and caching are TFX's. The evaluation artifact records, per split, the split's
-    size and how many records were evaluated.
+    ``Do`` returns, so lineage and caching are TFX's. The evaluation artifact records, per
+    split, the split's size and how many records were evaluated.
     """
 
     def Do(
