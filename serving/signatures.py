@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from components.serving_pusher.smoke_test import describe_error
-from components.trainer import export
 from serving.errors import ApiError
 
 FLOAT = "float"
@@ -74,10 +73,7 @@ class Signature:
     @property
     def takes_examples(self) -> bool:
         """One string input: serialized tf.Examples, as TF Serving's classify/regress feed,
-        unless a request names the input (see ``server._run_examples``). Never this
-        project's ``serving_raw``, whose one string input of an image model is the image."""
-        if self.name == export.RAW_SIGNATURE:
-            return False
+        unless a request names the input (see ``server._run_examples``)."""
         return len(self.inputs) == 1 and next(iter(self.inputs.values())).kind == STRING
 
     @property
