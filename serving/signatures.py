@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from components.serving_pusher.smoke_test import describe_error
+from components.trainer.signature_names import RAW_SIGNATURE
 from serving.errors import ApiError
 
 FLOAT = "float"
@@ -73,7 +74,10 @@ class Signature:
     @property
     def takes_examples(self) -> bool:
         """One string input: serialized tf.Examples, as TF Serving's classify/regress feed,
-        unless a request names the input (see ``server._run_examples``)."""
+        unless a request names the input (see ``server._run_examples``). Never this
+        project's ``serving_raw``, whose one string input of an image model is the image."""
+        if self.name == RAW_SIGNATURE:
+            return False
         return len(self.inputs) == 1 and next(iter(self.inputs.values())).kind == STRING
 
     @property

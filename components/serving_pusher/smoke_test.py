@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from components.trainer.signature_names import RAW_SIGNATURE
+
 _SUM_TOLERANCE = 1e-3
 # Lines of a TensorFlow error message that say where, not what.
 _NOISE = ("Graph execution error", "Detected at node", "<stack traces", "[[", "File ")
@@ -22,7 +24,7 @@ class SmokeTestError(RuntimeError):
 def smoke_test(
     saved_model_dir: str,
     dense_inputs: dict[str, np.ndarray],
-    signature_key: str = "serving_raw",
+    signature_key: str = RAW_SIGNATURE,
     task: str | None = None,
 ) -> None:
     """Loads a SavedModel and checks its predictions on a few examples.

@@ -4,16 +4,15 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features
-
-SERVING_SIGNATURE = "serving_default"
-RAW_SIGNATURE = "serving_raw"
-TRANSFORM_SIGNATURE = "transform_features"
-# Classification outputs: [batch, classes] float32, [batch] int64, [batch] string.
-PROBABILITIES = "probabilities"
-CLASS_IDS = "class_ids"
-CLASSES = "classes"
-# Regression output: [batch] float32 in the label's units.
-PREDICTIONS = "predictions"
+from components.trainer.signature_names import (  # noqa: F401  (re-exported)
+    CLASS_IDS,
+    CLASSES,
+    PREDICTIONS,
+    PROBABILITIES,
+    RAW_SIGNATURE,
+    SERVING_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+)
 
 
 def export_serving_model(

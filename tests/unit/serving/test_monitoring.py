@@ -179,6 +179,21 @@ def test_a_classified_image_is_logged_as_its_bytes(models, tmp_path):
     assert record.features.feature[IMAGE].bytes_list.value == [data]
 
 
+def test_a_predicted_image_is_logged_as_its_bytes(models, tmp_path):
+    """``serving_raw``'s one bytes input is the image, not a serialized tf.Example."""
+    root = tmp_path / "serving"
+    pusher.push_model(str(models["image"]), root / "images")
+    data = png(3)
+    payload = {"signature_name": "serving_raw", "instances": [{IMAGE: b64(data)}]}
+    with running(create_app(root, log_options=LogOptions(tmp_path / "logs"))) as port:
+        client = HttpClient(port)
+        body = json.dumps(payload).encode()
+        assert client.call("POST", "/v1/models/images:predict", body)[0] == 200
+        wait_for(lambda: metric(scrape(client), "serving_log_records_total") == 1)
+    (record,) = logged(tmp_path / "logs" / "images")
+    assert record.features.feature[IMAGE].bytes_list.value == [data]
+
+
 def test_feedback_is_stored_by_request_id(serving_root, tmp_path):
     with running(create_app(serving_root, log_options=LogOptions(tmp_path / "logs"))) as port:
         client = HttpClient(port)
