@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import apache_beam as beam
 import tensorflow as tf
 
+from components.csv_example_gen import split_writer
+
 _BOM = "\ufeff"
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|Inf|INF|infinity|Infinity)")
@@ -152,38 +154,46 @@ def to_example(
     return example
 
 
-class _InferTypes(beam.CombineFn):
-    """One ColumnType per column over every record of every file."""
+def file_column_types(path: str, width: int, missing_values: frozenset[str]) -> list[int]:
+    """Each column's ColumnType (as an int) over the records of one file."""
+    types = [ColumnType.EMPTY] * width
+    for cells in read_records(path, width):
+        for i, cell in enumerate(cells):
+            if types[i] != ColumnType.STRING and cell.strip() not in missing_values:
+                types[i] = max(types[i], value_type(cell))
+    return [int(t) for t in types]
 
-    def __init__(self, width: int, missing_values: frozenset[str]):
+
+def serialized_examples(
+    path: str, names: Sequence[str], types: Sequence[int], missing_values: frozenset[str]
+) -> Iterator[bytes]:
+    """One file's records as serialized tf.Examples, map keys sorted (deterministic bytes)."""
+    column_types = [ColumnType(t) for t in types]
+    for cells in read_records(path, len(names)):
+        example = to_example(names, column_types, cells, missing_values)
+        yield example.SerializeToString(deterministic=True)
+
+
+class _MergeTypes(beam.CombineFn):
+    """One ColumnType per column from every file's (``file_column_types``)."""
+
+    def __init__(self, width: int):
         self._width = width
-        self._missing = missing_values
 
     def create_accumulator(self) -> list[int]:
-        return [ColumnType.EMPTY] * self._width
+        return [int(ColumnType.EMPTY)] * self._width
 
-    def add_input(self, accumulator: list[int], cells: list[str]) -> list[int]:
-        for i, cell in enumerate(cells):
-            if accumulator[i] != ColumnType.STRING and cell.strip() not in self._missing:
-                accumulator[i] = max(accumulator[i], value_type(cell))
-        return accumulator
+    def add_input(self, accumulator: list[int], file_types: list[int]) -> list[int]:
+        return [max(a, b) for a, b in zip(accumulator, file_types, strict=True)]
 
     def merge_accumulators(self, accumulators: Iterable[list[int]]) -> list[int]:
         merged = self.create_accumulator()
         for accumulator in accumulators:
-            merged = [max(a, b) for a, b in zip(merged, accumulator, strict=True)]
+            merged = self.add_input(merged, accumulator)
         return merged
 
     def extract_output(self, accumulator: list[int]) -> list[int]:
-        return [int(t) for t in accumulator]
-
-
-class _ReadRecords(beam.DoFn):
-    def __init__(self, width: int):
-        self._width = width
-
-    def process(self, path: str) -> Iterator[list[str]]:
-        yield from read_records(path, self._width)
+        return accumulator
 
 
 class _ReadExamples(beam.DoFn):
@@ -197,6 +207,23 @@ class _ReadExamples(beam.DoFn):
         column_types = [ColumnType(t) for t in types]
         for cells in read_records(path, len(self._names)):
             yield to_example(self._names, column_types, cells, self._missing)
+
+
+class _ColumnTypes(beam.PTransform):
+    """The column types over all files: one element, a list of ints (ColumnType)."""
+
+    def __init__(self, width: int, missing_values: frozenset[str]):
+        super().__init__()
+        self._width = width
+        self._missing = missing_values
+
+    def expand(self, paths: beam.PCollection) -> beam.PCollection:
+        width, missing = self._width, self._missing
+        return (
+            paths
+            | "FileColumnTypes" >> beam.Map(file_column_types, width, missing)
+            | "MergeColumnTypes" >> beam.CombineGlobally(_MergeTypes(width))
+        )
 
 
 class CsvToExamples(beam.PTransform):
@@ -221,13 +248,65 @@ class CsvToExamples(beam.PTransform):
         return list(self._names)
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
-        width = len(self._names)
         files = pipeline | "CsvFiles" >> beam.Create(self._paths)
-        types = (
-            files
-            | "ReadRecords" >> beam.ParDo(_ReadRecords(width))
-            | "InferColumnTypes" >> beam.CombineGlobally(_InferTypes(width, self._missing))
-        )
+        types = files | "ColumnTypes" >> _ColumnTypes(len(self._names), self._missing)
         return files | "ToExample" >> beam.ParDo(
             _ReadExamples(self._names, self._missing), beam.pvalue.AsSingleton(types)
         )
+
+
+class CsvToSplits(beam.PTransform):
+    """Reads CSV files into hash-partitioned, shuffled splits of gzipped TFRecords.
+
+    The examples are those of ``CsvToExamples``, serialized with sorted map keys, and
+    split and shuffled by ``split_writer``. Beam's elements are files and output shards,
+    never records, so no record crosses the runner's data channel; a runner on several
+    workers reads several files at once. Returns one element per output shard:
+    (split name, records written).
+    """
+
+    def __init__(
+        self, paths: Sequence[str], missing_values: Sequence[str], splits: split_writer.Splits
+    ):
+        super().__init__()
+        self._paths = sorted(paths)
+        self._missing = frozenset(token.strip() for token in missing_values)
+        self._names = read_common_header(self._paths)
+        self._splits = splits
+
+    def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
+        names, missing, splits = self._names, self._missing, self._splits
+        files = pipeline | "CsvFiles" >> beam.Create(self._paths)
+        types = files | "ColumnTypes" >> _ColumnTypes(len(names), missing)
+        scattered = (
+            pipeline
+            | "IndexedCsvFiles" >> beam.Create(list(enumerate(self._paths)))
+            | "Scatter"
+            >> beam.Map(_scatter_file, beam.pvalue.AsSingleton(types), names, missing, splits)
+        )
+        return (
+            pipeline
+            | "Shards" >> beam.Create(splits.shards())
+            | "Gather" >> beam.Map(_gather_shard, beam.pvalue.AsList(scattered), splits)
+        )
+
+
+def _scatter_file(
+    indexed_path: tuple[int, str],
+    types: list[int],
+    names: list[str],
+    missing_values: frozenset[str],
+    splits: split_writer.Splits,
+) -> int:
+    part, path = indexed_path
+    records = serialized_examples(path, names, types, missing_values)
+    return split_writer.scatter(records, splits, part)
+
+
+def _gather_shard(
+    shard: tuple[int, int], scattered: list[int], splits: split_writer.Splits
+) -> tuple[str, int]:
+    """Runs once every file is scattered: ``scattered`` (a side input) makes it wait."""
+    del scattered
+    split, run = shard
+    return splits.names[split], split_writer.gather(splits, split, run)

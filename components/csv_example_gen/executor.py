@@ -11,13 +11,15 @@ from typing import Any
 
 import apache_beam as beam
 from google.protobuf import json_format, struct_pb2
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_component_specs
+from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.csv_example_gen import csv_source
+from components.csv_example_gen import csv_source, split_writer
 
 MISSING_VALUES = "missing_values"
 SPAN_PATTERN = "span_pattern"
@@ -44,15 +46,24 @@ def custom_settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
 def _CsvToExample(
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
+    paths = input_paths(exec_properties, split_pattern)
+    return pipeline | "ReadCsv" >> csv_source.CsvToExamples(paths, _missing_values(exec_properties))
+
+
+def input_paths(exec_properties: dict[str, Any], split_pattern: str) -> list[str]:
+    """The CSV files to read: every match of the span patterns (see ``span_patterns``)."""
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     settings = custom_settings(exec_properties)
     patterns = span_patterns(settings, exec_properties.get("span"), split_pattern)
     paths = sorted({p for pattern in patterns for p in fileio.glob(os.path.join(base, pattern))})
     if not paths:
         raise csv_source.CsvFormatError(f"no file matches {os.path.join(base, split_pattern)}")
+    return paths
+
+
+def _missing_values(exec_properties: dict[str, Any]) -> list[str]:
     # Without settings, only an empty field is missing, as in TFX's own CsvExampleGen.
-    missing = settings.get(MISSING_VALUES, [""])
-    return pipeline | "ReadCsv" >> csv_source.CsvToExamples(paths, missing)
+    return custom_settings(exec_properties).get(MISSING_VALUES, [""])
 
 
 def span_patterns(settings: dict[str, Any], span: Any, split_pattern: str) -> list[str]:
@@ -74,12 +85,55 @@ class Executor(BaseExampleGenExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         try:
-            super().Do(input_dict, output_dict, exec_properties)
+            if _output_config(exec_properties).split_config.splits:
+                self._write_hash_splits(output_dict, exec_properties)
+            else:
+                super().Do(input_dict, output_dict, exec_properties)
         except Exception as err:
             line = csv_error_line(err)
             if line is None:
                 raise
             raise csv_source.CsvFormatError(line) from None
+
+    def _write_hash_splits(self, output_dict, exec_properties) -> None:
+        """The one input split into the output config's hash splits, through
+        ``csv_source.CsvToSplits`` rather than TFX's per-record writer; the artifact's
+        properties are set as TFX's ``Do`` sets them."""
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        (split_pattern,) = [split.pattern for split in input_config.splits]
+        output_config = _output_config(exec_properties)
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        names = [split.name for split in output_config.split_config.splits]
+        paths = input_paths(exec_properties, split_pattern)
+        examples.split_names = artifact_utils.encode_split_names(names)
+        scratch = os.path.join(examples.uri, ".scatter")
+        splits = split_writer.Splits(
+            names=names,
+            hash_buckets=[split.hash_buckets for split in output_config.split_config.splits],
+            output_dirs=[artifact_utils.get_split_uri([examples], name) for name in names],
+            scratch_dir=scratch,
+            runs=split_writer.run_count(sum(fileio.stat(path).length for path in paths)),
+        )
+        with self._make_beam_pipeline() as pipeline:
+            _ = pipeline | "CsvToSplits" >> csv_source.CsvToSplits(
+                paths, _missing_values(exec_properties), splits
+            )
+        fileio.rmtree(scratch)
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(
+            examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        )
+
+
+def _output_config(exec_properties: dict[str, Any]) -> example_gen_pb2.Output:
+    config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], config)
+    return config
 
 
 def csv_error_line(err: Exception) -> str | None:

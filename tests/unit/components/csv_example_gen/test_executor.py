@@ -100,3 +100,20 @@ def test_a_file_that_cannot_be_read_fails_with_one_line(run_csv_example_gen, tmp
         f"{tmp_path}/csv/bad.csv line {line}: byte 0xe9 at column 10 is not UTF-8; "
         "save the file as UTF-8"
     )
+
+
+def test_the_class_sorted_shipped_file_comes_out_shuffled(run_csv_example_gen, tmp_path):
+    """The shipped CSV lists Adelie, then Gentoo, then Chinstrap; the train split mixes
+    them from its first records on, and a second run writes the same files."""
+    from components.examples_io import read_serialized_examples
+
+    outputs = [run_csv_example_gen(PENGUINS.parent, tmp_path / f"out{i}") for i in (1, 2)]
+    species = [
+        tf.train.Example.FromString(e).features.feature["species"].bytes_list.value[0]
+        for e in read_serialized_examples(outputs[0].uri, "train")
+    ]
+    assert len(set(species[:30])) == 3
+    for split in ("train", "eval", "test"):
+        first, second = (list(read_serialized_examples(o.uri, split)) for o in outputs)
+        assert first == second
+    assert not (tmp_path / "out1" / ".scatter").exists()
