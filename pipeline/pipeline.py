@@ -81,6 +81,9 @@ def create_pipeline(
         # analyzer cache (no input cache is wired), and computing them was most of its time.
         disable_statistics=True,
         disable_analyzer_cache=True,
+        # The Trainer and Tuner read transformed train and eval; the Evaluators feed raw
+        # examples to the model's own Transform graph, so the test split stays raw.
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", EVAL_SPLIT]),
         custom_config={
             config_keys.FEATURE_SPEC: cfg.spec.to_dict(),
             config_keys.CODE_DIGEST: code_digest(_TRANSFORM_CODE),

@@ -9,7 +9,8 @@ Shuffling replaces the in-memory reshuffle of TFX's writer (which holds every re
 a split) with a two-pass bucket shuffle: ``scatter`` sends each record to one of
 ``runs`` scratch runs at random, ``gather`` shuffles one run in memory and writes it as
 one output shard. Concatenating independently shuffled runs of a random partition is a
-uniform random permutation, and memory holds one run (about ``RUN_BYTES`` of CSV).
+uniform random permutation, and memory holds one run (``RUN_BYTES`` of CSV become
+about 3.5 times as many bytes of serialized examples in Python objects).
 Seeds come from the input file's index and the run, so the output is the same on
 every run.
 """
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
 
-RUN_BYTES = 64 * 2**20  # input bytes per run; a run's records are held while shuffled
+RUN_BYTES = 16 * 2**20  # CSV bytes per run; a run is held while shuffled, about 3.5x this
 SHARD_NAME = "data_tfrecord-{run:05d}-of-{runs:05d}.gz"  # TFX's WriteSplit's names
 
 

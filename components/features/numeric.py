@@ -1,4 +1,4 @@
-"""Numeric features: missing filled with the train mean, then z-scored (or bucketized).
+"""Numeric features: z-scored (or bucketized) on the train split; a missing value is the mean.
 
 Serving input: float32, NaN for a missing value.
 """
@@ -25,16 +25,27 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 
 def transform(raw: Any, feature: Feature) -> Any:
-    """Raw [batch] or sparse values -> float32 z-scores, or int64 bucket ids, shape [batch]."""
+    """Raw [batch] or sparse values -> float32 z-scores, or int64 bucket ids, shape [batch].
+
+    The statistics (mean, variance or quantiles) are over the train split's present
+    values, all in one analysis pass; a missing value becomes the mean: z-score 0, or
+    the mean's bucket. (Filling first and then scaling would need a second pass over
+    the train split, for statistics that depend on the filled-in mean.)
+    """
     values = tensors.fill_missing(tensors.as_float(raw), float("nan"))
     present = tf.logical_not(tf.math.is_nan(values))
     if feature.option("log"):
         values = tf.math.log1p(tf.maximum(values, 0.0))
-    mean = tft.mean(tf.boolean_mask(values, present))
-    values = tf.where(present, values, mean)
+    present_values = tf.boolean_mask(values, present)
+    mean = tft.mean(present_values)
     if feature.option("bucketize"):
-        return tft.bucketize(values, feature.option("bucketize"))
-    return tft.scale_to_z_score(values)
+        buckets = feature.option("bucketize")
+        boundaries = tft.quantiles(present_values, buckets, epsilon=min(1.0 / buckets, 0.01))
+        return tft.apply_buckets(tf.where(present, values, mean), boundaries)
+    variance = tft.var(present_values)
+    centered = tf.where(present, values - mean, 0.0)
+    # As tft.scale_to_z_score: a constant column is centred, not divided by zero.
+    return tf.where(variance > 0, centered * tf.math.rsqrt(variance), centered)
 
 
 def vocabulary_size(feature: Feature, tft_output: Any) -> int:
