@@ -78,14 +78,19 @@ def span_patterns(settings: dict[str, Any], span: Any, split_pattern: str) -> li
 
 
 class Executor(BaseExampleGenExecutor):
-    """Reads CSV files with ``csv_source``; a file it cannot read fails with one line."""
+    """Reads CSV files with ``csv_source``; a file it cannot read fails with one line.
+
+    Hash-bucket splits (the pipeline's) are written by ``csv_source.CsvToSplits``; other
+    split configs (input splits, a partition feature) by TFX's per-record writer.
+    """
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _CsvToExample
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         try:
-            if _output_config(exec_properties).split_config.splits:
+            split_config = _output_config(exec_properties).split_config
+            if split_config.splits and not split_config.partition_feature_name:
                 self._write_hash_splits(output_dict, exec_properties)
             else:
                 super().Do(input_dict, output_dict, exec_properties)
@@ -123,7 +128,8 @@ class Executor(BaseExampleGenExecutor):
             _ = pipeline | "CsvToSplits" >> csv_source.CsvToSplits(
                 paths, _missing_values(exec_properties), splits
             )
-        fileio.rmtree(scratch)
+        if fileio.exists(scratch):  # absent when no file had a record
+            fileio.rmtree(scratch)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
             examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
