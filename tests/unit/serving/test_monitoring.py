@@ -164,31 +164,18 @@ def test_the_default_signature_logs_the_examples_it_was_sent(serving_root, tmp_p
     assert record.features.feature["body_mass_g"].int64_list.value == [4000]
 
 
-def test_a_classified_image_is_logged_as_its_bytes(models, tmp_path):
-    """Sent as {"b64": ...} to a signature of one bytes input, logged as the bytes."""
+@pytest.mark.parametrize(("method", "field"), [("classify", "examples"), ("predict", "instances")])
+def test_an_image_sent_to_serving_raw_is_logged_as_its_bytes(models, tmp_path, method, field):
+    """Sent as {"b64": ...} to ``serving_raw``, whose one bytes input is the image (not a
+    serialized tf.Example), through ``:classify`` and ``:predict``: logged as the bytes."""
     root = tmp_path / "serving"
     pusher.push_model(str(models["image"]), root / "images")
     data = png(3)
-    payload = {"signature_name": "serving_raw", "examples": [{IMAGE: b64(data)}]}
+    payload = {"signature_name": "serving_raw", field: [{IMAGE: b64(data)}]}
     with running(create_app(root, log_options=LogOptions(tmp_path / "logs"))) as port:
         client = HttpClient(port)
         body = json.dumps(payload).encode()
-        assert client.call("POST", "/v1/models/images:classify", body)[0] == 200
-        wait_for(lambda: metric(scrape(client), "serving_log_records_total") == 1)
-    (record,) = logged(tmp_path / "logs" / "images")
-    assert record.features.feature[IMAGE].bytes_list.value == [data]
-
-
-def test_a_predicted_image_is_logged_as_its_bytes(models, tmp_path):
-    """``serving_raw``'s one bytes input is the image, not a serialized tf.Example."""
-    root = tmp_path / "serving"
-    pusher.push_model(str(models["image"]), root / "images")
-    data = png(3)
-    payload = {"signature_name": "serving_raw", "instances": [{IMAGE: b64(data)}]}
-    with running(create_app(root, log_options=LogOptions(tmp_path / "logs"))) as port:
-        client = HttpClient(port)
-        body = json.dumps(payload).encode()
-        assert client.call("POST", "/v1/models/images:predict", body)[0] == 200
+        assert client.call("POST", f"/v1/models/images:{method}", body)[0] == 200
         wait_for(lambda: metric(scrape(client), "serving_log_records_total") == 1)
     (record,) = logged(tmp_path / "logs" / "images")
     assert record.features.feature[IMAGE].bytes_list.value == [data]
