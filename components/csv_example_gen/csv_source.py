@@ -14,7 +14,9 @@ A file that still cannot be read raises ``CsvFormatError`` whose message is one 
 naming the file and line.
 """
 
+import contextlib
 import csv
+import gc
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -23,6 +25,13 @@ import tensorflow as tf
 
 from components.csv_example_gen import example_encoder, split_writer
 from components.csv_example_gen.example_encoder import ColumnType
+from components.csv_example_gen.file_parts import (
+    PART_BYTES,
+    FilePart,
+    PartEndsInQuotes,
+    file_parts,
+    whole_file,
+)
 
 _BOM = "\ufeff"
 BATCH_RECORDS = 8192  # records typed or encoded at a time (see example_encoder)
@@ -40,7 +49,8 @@ def read_header(path: str) -> list[str]:
             repeated name.
     """
     with tf.io.gfile.GFile(path, "rb") as file:
-        reader = csv.reader(_lines(file, path), skipinitialspace=True, strict=True)
+        lines = _lines(file, tf.io.gfile.stat(path).length, path, 1)
+        reader = csv.reader(lines, skipinitialspace=True, strict=True)
         try:
             names = next(reader, None)
         except csv.Error as err:
@@ -71,25 +81,38 @@ def read_common_header(paths: Sequence[str]) -> list[str]:
     return names
 
 
-def read_records(path: str, width: int) -> Iterator[list[str]]:
-    """The data records of one file (header skipped, blank lines dropped), as strings.
+def read_records(part: FilePart, width: int) -> Iterator[list[str]]:
+    """The data records of one file part (header skipped, blank lines dropped), as strings.
 
     Raises:
         CsvFormatError: A record has other than ``width`` fields, a byte is not UTF-8,
             or a quote is left open.
+        PartEndsInQuotes: A part that is not the file's last ends inside a quoted field.
     """
+    path = part.path
     with tf.io.gfile.GFile(path, "rb") as file:
-        reader = csv.reader(_lines(file, path), skipinitialspace=True, strict=True)
-        next(reader, None)
+        file.seek(part.start)
+        lines = _lines(file, part.end - part.start, path, part.first_line)
+        reader = csv.reader(lines, skipinitialspace=True, strict=True)
+        if part.start == 0:
+            next(reader, None)  # the header
         while True:
-            start = reader.line_num + 1  # a quoted field may span lines: name the first
+            start = part.first_line + reader.line_num  # a quoted field may span lines
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as err:
-                problem = "a quoted field is never closed" if "end of data" in str(err) else err
-                raise CsvFormatError(f"{path} line {start}: {problem}") from None
+                if "end of data" not in str(err):
+                    raise CsvFormatError(f"{path} line {start}: {err}") from None
+                if not part.last:
+                    raise PartEndsInQuotes(
+                        f"{path} line {start}: a quoted field runs past byte {part.end}, "
+                        "where the file was split for parallel reading"
+                    ) from None
+                raise CsvFormatError(
+                    f"{path} line {start}: a quoted field is never closed"
+                ) from None
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue
             if len(cells) != width:
@@ -99,54 +122,89 @@ def read_records(path: str, width: int) -> Iterator[list[str]]:
             yield cells
 
 
-def _lines(file, path: str) -> Iterator[str]:
-    """Decoded lines, line ends kept (the csv module needs them inside quoted fields)."""
-    for number, raw in enumerate(_raw_lines(file), start=1):
+def _lines(file, limit: int, path: str, first_line: int) -> Iterator[str]:
+    """The next ``limit`` bytes of ``file`` as decoded lines, each keeping its b"\\n"
+    (the csv module needs line ends inside quoted fields); ``first_line`` numbers the
+    first. Decodes a block of whole lines at a time: per line, decoding (or a GFile's own
+    ``readline``) costs several microseconds."""
+    number = first_line
+    for block in _line_blocks(file, limit):
         try:
-            line = raw.decode("utf-8")
+            text = block.decode("utf-8")
         except UnicodeDecodeError as err:
+            line_start = block.rfind(b"\n", 0, err.start) + 1
+            line = number + block.count(b"\n", 0, err.start)
             raise CsvFormatError(
-                f"{path} line {number}: byte 0x{raw[err.start]:02x} at column {err.start + 1} "
+                f"{path} line {line}: byte "
+                f"0x{block[err.start]:02x} at column {err.start - line_start + 1} "
                 "is not UTF-8; save the file as UTF-8"
             ) from None
-        yield line[1:] if number == 1 and line.startswith(_BOM) else line
-
-
-def _raw_lines(file, block_bytes: int = 2**20) -> Iterator[bytes]:
-    """The file's lines split at b"\\n", which each keeps; read a block at a time (a
-    GFile's own ``readline`` costs about 10 us a line)."""
-    rest = b""
-    while block := file.read(block_bytes):
-        lines = (rest + block).split(b"\n")
-        rest = lines.pop()
+        if number == 1 and text.startswith(_BOM):
+            text = text[1:]
+        lines = text.split("\n")
+        last = lines.pop()  # "" when the block ends with a line break
+        number += len(lines)
         for line in lines:
-            yield line + b"\n"
+            yield line + "\n"
+        if last:
+            yield last
+
+
+def _line_blocks(file, limit: int, block_bytes: int = 2**20) -> Iterator[bytes]:
+    """The next ``limit`` bytes of ``file`` in blocks that end at a b"\\n" (but the last)."""
+    rest = b""
+    while limit > 0 and (block := file.read(min(block_bytes, limit))):
+        limit -= len(block)
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            rest += block
+            continue
+        yield rest + block[:cut]
+        rest = block[cut:]
     if rest:
         yield rest
 
 
-def record_batches(path: str, width: int) -> Iterator[list[list[str]]]:
+def record_batches(part: FilePart, width: int) -> Iterator[list[list[str]]]:
     """``read_records`` in lists of up to ``BATCH_RECORDS``."""
-    records = read_records(path, width)
+    records = read_records(part, width)
     while batch := list(itertools.islice(records, BATCH_RECORDS)):
         yield batch
 
 
-def file_column_types(path: str, width: int, missing_values: frozenset[str]) -> list[int]:
-    """Each column's ColumnType (as an int) over the records of one file."""
+def file_column_types(part: FilePart, width: int, missing_values: frozenset[str]) -> list[int]:
+    """Each column's ColumnType (as an int) over the records of one file part."""
     types = [ColumnType.EMPTY] * width
-    for batch in record_batches(path, width):
-        evidence = example_encoder.column_types(batch, width, missing_values)
-        types = [max(a, b) for a, b in zip(types, evidence, strict=True)]
+    with no_cyclic_gc():
+        for batch in record_batches(part, width):
+            evidence = example_encoder.column_types(batch, width, missing_values)
+            types = [max(a, b) for a, b in zip(types, evidence, strict=True)]
     return [int(t) for t in types]
 
 
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector off for the block (reference counting still frees).
+
+    Each batch allocates its records' lists by the thousand, which triggers collections
+    that, in a process that imported TensorFlow, walk millions of objects: with the
+    collector on, reading and encoding take about twice as long.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def serialized_examples(
-    path: str, names: Sequence[str], types: Sequence[int], missing_values: frozenset[str]
+    part: FilePart, names: Sequence[str], types: Sequence[int], missing_values: frozenset[str]
 ) -> Iterator[bytes]:
-    """One file's records as serialized tf.Examples, map keys sorted (deterministic bytes)."""
+    """One file part's records as serialized tf.Examples, map keys sorted (deterministic)."""
     column_types = [ColumnType(t) for t in types]
-    for batch in record_batches(path, len(names)):
+    for batch in record_batches(part, len(names)):
         yield from example_encoder.encode(names, column_types, batch, missing_values)
 
 
@@ -173,29 +231,29 @@ class _MergeTypes(beam.CombineFn):
 
 
 class _ReadExamples(beam.DoFn):
-    """A file's records as tf.Examples, given every column's type."""
+    """A file part's records as tf.Examples, given every column's type."""
 
     def __init__(self, names: Sequence[str], missing_values: frozenset[str]):
         self._names = list(names)
         self._missing = missing_values
 
-    def process(self, path: str, types: list[int]) -> Iterator[tf.train.Example]:
-        for record in serialized_examples(path, self._names, types, self._missing):
+    def process(self, part: FilePart, types: list[int]) -> Iterator[tf.train.Example]:
+        for record in serialized_examples(part, self._names, types, self._missing):
             yield tf.train.Example.FromString(record)
 
 
 class _ColumnTypes(beam.PTransform):
-    """The column types over all files: one element, a list of ints (ColumnType)."""
+    """The column types over all file parts: one element, a list of ints (ColumnType)."""
 
     def __init__(self, width: int, missing_values: frozenset[str]):
         super().__init__()
         self._width = width
         self._missing = missing_values
 
-    def expand(self, paths: beam.PCollection) -> beam.PCollection:
+    def expand(self, parts: beam.PCollection) -> beam.PCollection:
         width, missing = self._width, self._missing
         return (
-            paths
+            parts
             | "FileColumnTypes" >> beam.Map(file_column_types, width, missing)
             | "MergeColumnTypes" >> beam.CombineGlobally(_MergeTypes(width))
         )
@@ -223,7 +281,7 @@ class CsvToExamples(beam.PTransform):
         return list(self._names)
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
-        files = pipeline | "CsvFiles" >> beam.Create(self._paths)
+        files = pipeline | "CsvFiles" >> beam.Create([whole_file(p) for p in self._paths])
         types = files | "ColumnTypes" >> _ColumnTypes(len(self._names), self._missing)
         return files | "ToExample" >> beam.ParDo(
             _ReadExamples(self._names, self._missing), beam.pvalue.AsSingleton(types)
@@ -234,30 +292,37 @@ class CsvToSplits(beam.PTransform):
     """Reads CSV files into hash-partitioned, shuffled splits of gzipped TFRecords.
 
     The examples are those of ``CsvToExamples``, serialized with sorted map keys, and
-    split and shuffled by ``split_writer``. Beam's elements are files and output shards,
-    never records, so no record crosses the runner's data channel; a runner on several
-    workers reads several files at once. Returns one element per output shard:
-    (split name, records written).
+    split and shuffled by ``split_writer``. Beam's elements are file parts (see
+    ``file_parts``) and output shards, never records, so no record crosses the runner's
+    data channel, and a runner on several workers reads several parts at once. Returns
+    one element per output shard: (split name, records written).
+
+    Raises (when the pipeline runs):
+        PartEndsInQuotes: A file could not be read in parts; read with ``part_bytes=None``.
     """
 
     def __init__(
-        self, paths: Sequence[str], missing_values: Sequence[str], splits: split_writer.Splits
+        self,
+        paths: Sequence[str],
+        missing_values: Sequence[str],
+        splits: split_writer.Splits,
+        part_bytes: int | None = PART_BYTES,
     ):
         super().__init__()
-        self._paths = sorted(paths)
         self._missing = frozenset(token.strip() for token in missing_values)
-        self._names = read_common_header(self._paths)
+        self._names = read_common_header(sorted(paths))
+        self._parts = [part for path in sorted(paths) for part in file_parts(path, part_bytes)]
         self._splits = splits
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         names, missing, splits = self._names, self._missing, self._splits
-        files = pipeline | "CsvFiles" >> beam.Create(self._paths)
-        types = files | "ColumnTypes" >> _ColumnTypes(len(names), missing)
+        parts = pipeline | "CsvFileParts" >> beam.Create(self._parts)
+        types = parts | "ColumnTypes" >> _ColumnTypes(len(names), missing)
         scattered = (
             pipeline
-            | "IndexedCsvFiles" >> beam.Create(list(enumerate(self._paths)))
+            | "IndexedCsvFileParts" >> beam.Create(list(enumerate(self._parts)))
             | "Scatter"
-            >> beam.Map(_scatter_file, beam.pvalue.AsSingleton(types), names, missing, splits)
+            >> beam.Map(_scatter_part, beam.pvalue.AsSingleton(types), names, missing, splits)
         )
         return (
             pipeline
@@ -266,22 +331,23 @@ class CsvToSplits(beam.PTransform):
         )
 
 
-def _scatter_file(
-    indexed_path: tuple[int, str],
+def _scatter_part(
+    indexed_part: tuple[int, FilePart],
     types: list[int],
     names: list[str],
     missing_values: frozenset[str],
     splits: split_writer.Splits,
 ) -> int:
-    part, path = indexed_path
-    records = serialized_examples(path, names, types, missing_values)
-    return split_writer.scatter(records, splits, part)
+    index, part = indexed_part
+    with no_cyclic_gc():
+        records = serialized_examples(part, names, types, missing_values)
+        return split_writer.scatter(records, splits, index)
 
 
 def _gather_shard(
     shard: tuple[int, int], scattered: list[int], splits: split_writer.Splits
 ) -> tuple[str, int]:
-    """Runs once every file is scattered: ``scattered`` (a side input) makes it wait."""
+    """Runs once every part is scattered: ``scattered`` (a side input) makes it wait."""
     del scattered
     split, run = shard
     return splits.names[split], split_writer.gather(splits, split, run)

@@ -5,6 +5,7 @@ Takes its settings from the component's ``custom_config`` (a Struct packed in
 value, and ``code_digest``, which only keys the cache.
 """
 
+import logging
 import os
 import re
 from typing import Any
@@ -19,7 +20,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.csv_example_gen import csv_source, split_writer
+from components.csv_example_gen import csv_source, file_parts, split_writer
 
 MISSING_VALUES = "missing_values"
 SPAN_PATTERN = "span_pattern"
@@ -124,16 +125,45 @@ class Executor(BaseExampleGenExecutor):
             scratch_dir=scratch,
             runs=split_writer.run_count(sum(fileio.stat(path).length for path in paths)),
         )
-        with self._make_beam_pipeline() as pipeline:
-            _ = pipeline | "CsvToSplits" >> csv_source.CsvToSplits(
-                paths, _missing_values(exec_properties), splits
-            )
-        if fileio.exists(scratch):  # absent when no file had a record
-            fileio.rmtree(scratch)
+        missing = _missing_values(exec_properties)
+        try:
+            self._run_csv_to_splits(paths, missing, splits, file_parts.PART_BYTES)
+        except Exception as err:
+            if not _ends_in_quotes(err):
+                raise
+            logging.warning("Reading the CSV files whole: %s", err)
+            self._run_csv_to_splits(paths, missing, splits, None)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
             examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
         )
+
+    def _run_csv_to_splits(
+        self,
+        paths: list[str],
+        missing: list[str],
+        splits: split_writer.Splits,
+        part_bytes: int | None,
+    ) -> None:
+        """One Beam pipeline of ``csv_source.CsvToSplits``, between two removals of the
+        scratch runs (a failed attempt leaves some behind)."""
+        _remove_scratch(splits)
+        with self._make_beam_pipeline() as pipeline:
+            _ = pipeline | "CsvToSplits" >> csv_source.CsvToSplits(
+                paths, missing, splits, part_bytes
+            )
+        _remove_scratch(splits)
+
+
+def _remove_scratch(splits: split_writer.Splits) -> None:
+    if fileio.exists(splits.scratch_dir):  # absent when no file had a record
+        fileio.rmtree(splits.scratch_dir)
+
+
+def _ends_in_quotes(err: Exception) -> bool:
+    """Whether ``err`` is, or quotes (from a Beam worker), a ``PartEndsInQuotes``."""
+    name = file_parts.PartEndsInQuotes.__name__
+    return isinstance(err, file_parts.PartEndsInQuotes) or f"{name}: " in str(err)
 
 
 def _output_config(exec_properties: dict[str, Any]) -> example_gen_pb2.Output:

@@ -117,3 +117,32 @@ def test_the_class_sorted_shipped_file_comes_out_shuffled(run_csv_example_gen, t
         first, second = (list(read_serialized_examples(o.uri, split)) for o in outputs)
         assert first == second
     assert not (tmp_path / "out1" / ".scatter").exists()
+
+
+def test_a_file_read_in_parts_gives_the_same_splits(run_csv_example_gen, shipped, tmp_path):
+    """Parts of 2,000 bytes (eight of the shipped file) hold the same records."""
+    from components.csv_example_gen import file_parts
+
+    assert len(file_parts.file_parts(str(PENGUINS), 2000)) == 8
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(file_parts, "PART_BYTES", 2000)
+        got = split_examples(run_csv_example_gen(PENGUINS.parent, tmp_path / "out"))
+    assert got == shipped
+
+
+def test_a_file_that_cannot_be_split_is_read_whole(run_csv_example_gen, tmp_path, caplog):
+    """A quote inside an unquoted field and a quoted line break: reading in parts fails,
+    and the executor reads the file whole instead, with the same records as unsplit."""
+    from components.csv_example_gen import file_parts
+
+    (tmp_path / "csv").mkdir()
+    rows = "".join(f'p{i},5\'{i % 12}"\nq{i},"tall\nand thin"\n' for i in range(200))
+    (tmp_path / "csv" / "heights.csv").write_text("name,height\n" + rows)
+    unsplit = split_examples(run_csv_example_gen(tmp_path / "csv", tmp_path / "whole"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(file_parts, "PART_BYTES", 500)
+        got = split_examples(run_csv_example_gen(tmp_path / "csv", tmp_path / "parts"))
+    assert "Reading the CSV files whole: " in caplog.text
+    assert got == unsplit
+    assert sum(map(len, got.values())) == 400
+    assert not (tmp_path / "parts" / ".scatter").exists()
