@@ -182,6 +182,9 @@ def create_pipeline(
             task=cfg.spec.task,
         ).with_id(PUSHER_ID)
     nodes += [pusher, test_evaluator]
+    if kubeflow is None and (in_process := bounded_input_beam_args(cfg)):
+        for bounded in (evaluator, test_evaluator):
+            bounded.with_beam_pipeline_args(in_process)
 
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,
@@ -298,6 +301,23 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
         # children and never read one; naming a container image, which it ignores, skips it.
         args.append(f"--sdk_container_image={DIRECT_RUNNER_IMAGE}")
     return [*args, *cfg.beam.extra_args]
+
+
+def bounded_input_beam_args(cfg: PipelineConfig) -> list[str]:
+    """Args that run the Evaluators in-process where ``auto`` gave the pipeline worker
+    processes: their input is at most ``evaluator.max_examples`` examples a split, and
+    each worker would pay TensorFlow's and TFMA's imports and model loads for it. []
+    when nothing is to change (input unbounded, a mode or runner set by the user, or
+    the pipeline in-process already). The later occurrence of an arg wins: TFX puts a
+    component's Beam args after the pipeline's."""
+    if cfg.evaluator.max_examples is None or cfg.beam.direct_running_mode != "auto":
+        return []
+    pipeline_args = beam_pipeline_args(cfg)
+    if "--direct_running_mode=multi_processing" not in pipeline_args or any(
+        arg.startswith("--runner") for arg in cfg.beam.extra_args
+    ):
+        return []
+    return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def code_digest(relative_paths: tuple[str, ...]) -> str:

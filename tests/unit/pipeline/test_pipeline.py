@@ -138,6 +138,29 @@ def test_beam_args(cfg, beam, expected):
     assert beam_pipeline_args(dataclasses.replace(cfg, beam=beam)) == expected
 
 
+def component_beam_args(pipeline, node_id: str) -> list[str]:
+    (node,) = [n for n in pipeline.components if n.id == node_id]
+    return list(node.executor_spec.beam_pipeline_args)
+
+
+def test_the_bounded_evaluators_stay_in_process_when_auto_picks_workers(cfg):
+    large = dataclasses.replace(cfg, beam=BeamConfig(multi_processing_above_mb=0.001))
+    pipeline = create_pipeline(large)
+    for node_id in ("Evaluator", "TestEvaluator"):
+        assert component_beam_args(pipeline, node_id)[-2:] == [
+            "--direct_running_mode=in_memory",
+            "--direct_num_workers=1",
+        ]
+    assert component_beam_args(pipeline, "Transform") == beam_pipeline_args(large)
+    assert beam_pipeline_args(large)[0] == "--direct_running_mode=multi_processing"
+    unbounded = dataclasses.replace(
+        large, evaluator=dataclasses.replace(large.evaluator, max_examples=None)
+    )
+    assert component_beam_args(create_pipeline(unbounded), "Evaluator") == beam_pipeline_args(large)
+    in_process = beam_pipeline_args(cfg)
+    assert component_beam_args(create_pipeline(cfg), "Evaluator") == in_process
+
+
 class _BeamExecutor(BaseBeamExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
         del input_dict, output_dict, exec_properties
