@@ -8,7 +8,8 @@ becomes an absent feature, so statistics count it as missing.
 
 Each column gets one type for all files: INT when every value is an integer, FLOAT
 when every value is a number, STRING otherwise; a column with no value anywhere is
-left out of the examples.
+left out of the examples. Records are typed and encoded a batch at a time by
+``example_encoder``; a large file is read in parts (``file_parts``) on several workers.
 
 A file that still cannot be read raises ``CsvFormatError`` whose message is one line
 naming the file and line.
@@ -309,9 +310,10 @@ class CsvToSplits(beam.PTransform):
         part_bytes: int | None = PART_BYTES,
     ):
         super().__init__()
+        paths = sorted(paths)
         self._missing = frozenset(token.strip() for token in missing_values)
-        self._names = read_common_header(sorted(paths))
-        self._parts = [part for path in sorted(paths) for part in file_parts(path, part_bytes)]
+        self._names = read_common_header(paths)
+        self._parts = [part for path in paths for part in file_parts(path, part_bytes)]
         self._splits = splits
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
