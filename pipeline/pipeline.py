@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from tfx import v1 as tfx
@@ -182,7 +183,7 @@ def create_pipeline(
             task=cfg.spec.task,
         ).with_id(PUSHER_ID)
     nodes += [pusher, test_evaluator]
-    if kubeflow is None and (in_process := bounded_input_beam_args(cfg)):
+    if kubeflow is None and (in_process := bounded_input_beam_args(cfg, where.beam_args)):
         for bounded in (evaluator, test_evaluator):
             bounded.with_beam_pipeline_args(in_process)
 
@@ -295,7 +296,7 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
         mode = "multi_processing" if size_mb > cfg.beam.multi_processing_above_mb else "in_memory"
     workers = cfg.beam.direct_num_workers if mode == "multi_processing" else 1
     args = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
-    if not any(arg.startswith("--runner") for arg in cfg.beam.extra_args):
+    if not _names_a_runner(cfg.beam.extra_args):
         # TFX builds an sdist of itself for the workers (about 3 s per Beam component) unless
         # a dependency flag is set. The DirectRunner's workers are this process or its
         # children and never read one; naming a container image, which it ignores, skips it.
@@ -303,18 +304,22 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
     return [*args, *cfg.beam.extra_args]
 
 
-def bounded_input_beam_args(cfg: PipelineConfig) -> list[str]:
-    """Args that run the Evaluators in-process where ``auto`` gave the pipeline worker
-    processes: their input is at most ``evaluator.max_examples`` examples a split, and
-    each worker would pay TensorFlow's and TFMA's imports and model loads for it. []
-    when nothing is to change (input unbounded, a mode or runner set by the user, or
-    the pipeline in-process already). The later occurrence of an arg wins: TFX puts a
-    component's Beam args after the pipeline's."""
+def _names_a_runner(extra_args: Sequence[str]) -> bool:
+    return any(arg.startswith("--runner") for arg in extra_args)
+
+
+def bounded_input_beam_args(cfg: PipelineConfig, pipeline_args: Sequence[str]) -> list[str]:
+    """Args that run the Evaluators in-process where ``auto`` gave the pipeline
+    (``pipeline_args``, from ``beam_pipeline_args``) worker processes: their input is at
+    most ``evaluator.max_examples`` examples a split, and each worker would pay
+    TensorFlow's and TFMA's imports and model loads for it. [] when nothing is to change
+    (input unbounded, a mode or runner set by the user, or the pipeline in-process
+    already). The later occurrence of an arg wins: TFX puts a component's Beam args after
+    the pipeline's."""
     if cfg.evaluator.max_examples is None or cfg.beam.direct_running_mode != "auto":
         return []
-    pipeline_args = beam_pipeline_args(cfg)
-    if "--direct_running_mode=multi_processing" not in pipeline_args or any(
-        arg.startswith("--runner") for arg in cfg.beam.extra_args
+    if "--direct_running_mode=multi_processing" not in pipeline_args or _names_a_runner(
+        cfg.beam.extra_args
     ):
         return []
     return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]

@@ -57,7 +57,9 @@ def column_types(
     if not records:
         return [ColumnType.EMPTY] * width
     columns = list(zip(*records, strict=True))
-    return [_column_type(_present(column, missing_values)) for column in columns]
+    return [
+        _column_type(*_present(pa.array(column, pa.string()), missing_values)) for column in columns
+    ]
 
 
 def encode(
@@ -97,15 +99,14 @@ def encode(
     return pc.if_else(pc.equal(pc.binary_length(features), 0), b"", examples).to_pylist()
 
 
-def _present(column: Sequence[str], missing_values: frozenset[str]) -> tuple[pa.Array, pa.Array]:
+def _present(cells: pa.Array, missing_values: frozenset[str]) -> tuple[pa.Array, pa.Array]:
     """(the cells, stripped; True where the cell is a value rather than missing)."""
-    stripped = pc.utf8_trim_whitespace(pa.array(column, pa.string()))
+    stripped = pc.utf8_trim_whitespace(cells)
     missing = pc.is_in(stripped, value_set=pa.array(sorted(missing_values), pa.string()))
     return stripped, pc.invert(missing)
 
 
-def _column_type(stripped_and_present: tuple[pa.Array, pa.Array]) -> ColumnType:
-    stripped, present = stripped_and_present
+def _column_type(stripped: pa.Array, present: pa.Array) -> ColumnType:
     values = pc.filter(stripped, present)
     if len(values) == 0:
         return ColumnType.EMPTY
@@ -124,7 +125,8 @@ def _entries(
     name: str, column_type: ColumnType, column: Sequence[str], missing_values: frozenset[str]
 ) -> pa.Array:
     """One column's map entries (``Features.feature``), null where the value is missing."""
-    stripped, present = _present(column, missing_values)
+    cells = pa.array(column, pa.string())
+    stripped, present = _present(cells, missing_values)
     placeholder = pc.if_else(present, stripped, "0")  # casts must not see missing tokens
     if column_type is ColumnType.INT:
         numbers = _to_int64(placeholder).to_numpy(zero_copy_only=False).view(np.uint64)
@@ -134,8 +136,7 @@ def _entries(
         floats = pc.cast(floats, pa.float32(), safe=False).to_numpy(zero_copy_only=False)
         feature = _delimited(_FEATURE_FLOAT, _delimited(_LIST_VALUE, _fixed_width(floats)))
     else:
-        raw = pa.array(column, pa.string()).cast(pa.binary())
-        feature = _delimited(_FEATURE_BYTES, _delimited(_LIST_VALUE, raw))
+        feature = _delimited(_FEATURE_BYTES, _delimited(_LIST_VALUE, cells.cast(pa.binary())))
     key = name.encode("utf-8")
     key_field = bytes([_ENTRY_KEY]) + _varint_bytes(len(key)) + key
     entry = pc.binary_join_element_wise(key_field, _delimited(_ENTRY_VALUE, feature), b"")

@@ -49,7 +49,7 @@ def file_parts(path: str, part_bytes: int | None = PART_BYTES) -> list[FilePart]
     break outside quotes; ``None`` gives the whole file as one part."""
     size = tf.io.gfile.stat(path).length
     if part_bytes is None or size <= part_bytes:
-        return [whole_file(path)]
+        return [FilePart(path, 0, size, 1, True)]
     ends = _record_ends(path, part_bytes)
     starts, lines = [0, *(end for end, _ in ends)], [1, *(line for _, line in ends)]
     stops = [*(end for end, _ in ends), size]
