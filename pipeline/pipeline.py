@@ -286,6 +286,7 @@ def _baseline_resolver(trainer: tfx.components.Trainer, stock_strategy: bool) ->
 
 # Never pulled: see beam_pipeline_args.
 DIRECT_RUNNER_IMAGE = "unused-by-the-direct-runner"
+PICKLE_LIBRARY = "cloudpickle"
 
 
 def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
@@ -301,11 +302,20 @@ def beam_pipeline_args(cfg: PipelineConfig) -> list[str]:
         # a dependency flag is set. The DirectRunner's workers are this process or its
         # children and never read one; naming a container image, which it ignores, skips it.
         args.append(f"--sdk_container_image={DIRECT_RUNNER_IMAGE}")
+    if not _names_option(cfg.beam.extra_args, "--pickle_library"):
+        # Beam 2.59 pickles each DoFn, and unpickles it for each bundle, with dill by
+        # default: a pure-Python pickler that also resets a logger's level on every call.
+        # cloudpickle runs on the C pickler; a cold penguins run took 10 s less.
+        args.append(f"--pickle_library={PICKLE_LIBRARY}")
     return [*args, *cfg.beam.extra_args]
 
 
 def _names_a_runner(extra_args: Sequence[str]) -> bool:
-    return any(arg.startswith("--runner") for arg in extra_args)
+    return _names_option(extra_args, "--runner")
+
+
+def _names_option(extra_args: Sequence[str], option: str) -> bool:
+    return any(arg == option or arg.startswith(f"{option}=") for arg in extra_args)
 
 
 def bounded_input_beam_args(cfg: PipelineConfig, pipeline_args: Sequence[str]) -> list[str]:

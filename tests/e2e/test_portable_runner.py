@@ -28,11 +28,19 @@ from tfx.utils import proto_utils
 
 from components.csv_example_gen import component, executor
 from pipeline.config import DEFAULT_MISSING_VALUES
+from pipeline.pipeline import PICKLE_LIBRARY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SPLITS = ("train", "eval", "test")
-DIRECT = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# The pickler the pipeline picks (pipeline.beam_pipeline_args): workers read it from the options.
+PICKLER = f"--pickle_library={PICKLE_LIBRARY}"
+DIRECT = [
+    "--runner=DirectRunner",
+    "--direct_running_mode=in_memory",
+    "--direct_num_workers=1",
+    PICKLER,
+]
 
 
 def portable_args(port: int) -> list[str]:
@@ -41,6 +49,7 @@ def portable_args(port: int) -> list[str]:
         "--job_endpoint=embed",
         "--environment_type=EXTERNAL",
         f"--environment_config=localhost:{port}",
+        PICKLER,
     ]
 
 

@@ -114,23 +114,51 @@ def test_no_schema_path_infers_schema(cfg):
 
 
 IMAGE = f"--sdk_container_image={DIRECT_RUNNER_IMAGE}"
+CLOUDPICKLE = "--pickle_library=cloudpickle"
 
 
 @pytest.mark.parametrize(
     ("beam", "expected"),
     [
-        (BeamConfig(), ["--direct_running_mode=in_memory", "--direct_num_workers=1", IMAGE]),
+        (
+            BeamConfig(),
+            ["--direct_running_mode=in_memory", "--direct_num_workers=1", IMAGE, CLOUDPICKLE],
+        ),
         (
             BeamConfig(multi_processing_above_mb=0.001),
-            ["--direct_running_mode=multi_processing", "--direct_num_workers=0", IMAGE],
+            [
+                "--direct_running_mode=multi_processing",
+                "--direct_num_workers=0",
+                IMAGE,
+                CLOUDPICKLE,
+            ],
         ),
         (
             BeamConfig(direct_running_mode="multi_processing", direct_num_workers=2),
-            ["--direct_running_mode=multi_processing", "--direct_num_workers=2", IMAGE],
+            [
+                "--direct_running_mode=multi_processing",
+                "--direct_num_workers=2",
+                IMAGE,
+                CLOUDPICKLE,
+            ],
         ),
         (
             BeamConfig(direct_running_mode="multi_threading", extra_args=("--runner=Direct",)),
-            ["--direct_running_mode=multi_threading", "--direct_num_workers=1", "--runner=Direct"],
+            [
+                "--direct_running_mode=multi_threading",
+                "--direct_num_workers=1",
+                CLOUDPICKLE,
+                "--runner=Direct",
+            ],
+        ),
+        (
+            BeamConfig(extra_args=("--pickle_library=dill",)),
+            [
+                "--direct_running_mode=in_memory",
+                "--direct_num_workers=1",
+                IMAGE,
+                "--pickle_library=dill",
+            ],
         ),
     ],
 )
