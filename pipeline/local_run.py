@@ -5,9 +5,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 from tfx.dsl.compiler import constants as compiler_constants
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components import keras_mode
@@ -84,7 +84,7 @@ def run_local(
     root.addHandler(watcher)
     error = None
     try:
-        tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+        LocalDagRunner().run_with_ir(ir)
     except Exception as err:  # noqa: BLE001 - any component failure stops the run, reported below
         error = err
         # The run log keeps the whole traceback; the terminal gets one line (summary.py).

@@ -6,8 +6,25 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
+from tfx.components import (
+    ExampleValidator,
+    SchemaGen,
+    StatisticsGen,
+    Trainer,
+    Transform,
+    Tuner,
+)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.experimental.conditionals.conditional import Cond
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, trainer_pb2, transform_pb2
+from tfx.types import standard_artifacts
+from tfx.types.channel import Channel
 
 import components
 from components import custom_config as config_keys
@@ -44,9 +61,7 @@ PUSHER_ID = "ServingPusher"
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
 
 
-def create_pipeline(
-    cfg: PipelineConfig, kubeflow: KubeflowConfig | None = None
-) -> tfx.dsl.Pipeline:
+def create_pipeline(cfg: PipelineConfig, kubeflow: KubeflowConfig | None = None) -> Pipeline:
     """Builds the pipeline described by ``cfg``.
 
     ExampleGen -> StatisticsGen -> ImportSchemaGen|SchemaGen -> ExampleValidator
@@ -63,17 +78,17 @@ def create_pipeline(
     """
     where = _locations(cfg, kubeflow)
     example_gen = _example_gen(cfg, where.data_dir)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     if cfg.validation.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=where.schema_file)
+        schema_gen = ImportSchemaGen(schema_file=where.schema_file)
     else:
-        schema_gen = tfx.components.SchemaGen(
+        schema_gen = SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
         )
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(VALIDATOR_ID)
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
@@ -84,7 +99,9 @@ def create_pipeline(
         disable_analyzer_cache=True,
         # The Trainer and Tuner read transformed train and eval; the Evaluators feed raw
         # examples to the model's own Transform graph, so the test split stays raw.
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", EVAL_SPLIT]),
+        splits_config=transform_pb2.SplitsConfig(
+            analyze=["train"], transform=["train", EVAL_SPLIT]
+        ),
         custom_config={
             config_keys.FEATURE_SPEC: cfg.spec.to_dict(),
             config_keys.CODE_DIGEST: code_digest(_TRANSFORM_CODE),
@@ -105,17 +122,17 @@ def create_pipeline(
     trainer_config = _trainer_custom_config(cfg)
     # Steps per epoch reach run_fn in custom_config (0: one pass over the split, counted
     # there); TrainArgs/EvalArgs carry them too when they are fixed.
-    train_args = tfx.proto.TrainArgs(
+    train_args = trainer_pb2.TrainArgs(
         num_steps=cfg.trainer.steps_per_epoch * cfg.trainer.hyperparameters.epochs or None
     )
-    eval_args = tfx.proto.EvalArgs(num_steps=cfg.trainer.eval_steps or None)
+    eval_args = trainer_pb2.EvalArgs(num_steps=cfg.trainer.eval_steps or None)
     hyperparameters = None
     if cfg.tuner.enabled:
-        tuner = tfx.components.Tuner(
+        tuner = Tuner(
             tuner_fn=TUNER_FN,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
-            train_args=tfx.proto.TrainArgs(
+            train_args=trainer_pb2.TrainArgs(
                 num_steps=cfg.trainer.steps_per_epoch * cfg.tuner.epochs or None
             ),
             eval_args=eval_args,
@@ -123,7 +140,7 @@ def create_pipeline(
         )
         hyperparameters = tuner.outputs["best_hyperparameters"]
         nodes.append(tuner)
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -148,7 +165,7 @@ def create_pipeline(
     ).with_id(EVALUATOR_ID)
     nodes.append(evaluator)
 
-    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
+    with Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         test_evaluator = Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
@@ -187,7 +204,7 @@ def create_pipeline(
         for bounded in (evaluator, test_evaluator):
             bounded.with_beam_pipeline_args(in_process)
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=cfg.name,
         pipeline_root=where.pipeline_root,
         components=nodes,
@@ -226,9 +243,7 @@ def _locations(cfg: PipelineConfig, kubeflow: KubeflowConfig | None) -> _Locatio
         schema_file=str(schema) if schema else None,
         serving_root=str(cfg.serving_root),
         beam_args=beam_pipeline_args(cfg),
-        metadata=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(cfg.metadata_path)
-        ),
+        metadata=tfx_metadata.sqlite_metadata_connection_config(str(cfg.metadata_path)),
     )
 
 
@@ -258,22 +273,22 @@ def _image_rules(cfg: PipelineConfig) -> dict:
     return {"image_data": True, "max_class_share": cfg.data.max_class_share}
 
 
-def _baseline_resolver(trainer: tfx.components.Trainer, stock_strategy: bool) -> tfx.dsl.Resolver:
+def _baseline_resolver(trainer: Trainer, stock_strategy: bool) -> Resolver:
     """The Evaluator's baseline: the latest blessed model other than the candidate.
 
     With ``stock_strategy``, TFX's LatestBlessedModelStrategy instead: the only one
     KubeflowV2DagRunner compiles. It may pick the candidate itself when the Trainer was
     cached; the Pusher then finds that version already served and does not push it again.
     """
-    model = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model)
-    blessing = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)
+    model = Channel(type=standard_artifacts.Model)
+    blessing = Channel(type=standard_artifacts.ModelBlessing)
     if stock_strategy:
-        resolver = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        resolver = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
             **{baseline.MODEL: model, baseline.MODEL_BLESSING: blessing},
         )
     else:
-        resolver = tfx.dsl.Resolver(
+        resolver = Resolver(
             strategy_class=baseline.LatestBlessedOtherModelStrategy,
             **{
                 baseline.MODEL: model,
@@ -383,12 +398,12 @@ def _tuner_search(cfg: PipelineConfig) -> dict:
 
 def _split_config(cfg: PipelineConfig) -> example_gen_pb2.Output:
     buckets = cfg.data.splits
-    return tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
+    return example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
             splits=[
-                tfx.proto.SplitConfig.Split(name="train", hash_buckets=buckets.train),
-                tfx.proto.SplitConfig.Split(name=EVAL_SPLIT, hash_buckets=buckets.eval),
-                tfx.proto.SplitConfig.Split(name=TEST_SPLIT, hash_buckets=buckets.test),
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=buckets.train),
+                example_gen_pb2.SplitConfig.Split(name=EVAL_SPLIT, hash_buckets=buckets.eval),
+                example_gen_pb2.SplitConfig.Split(name=TEST_SPLIT, hash_buckets=buckets.test),
             ]
         )
     )

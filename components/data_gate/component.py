@@ -3,23 +3,24 @@
 import json
 
 from absl import logging
-from tfx import v1 as tfx
-from tfx.types import artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
 
 from components.data_gate import anomalies as anomalies_lib
 from components.data_gate import data_rules, image_rules
 
 
-@tfx.dsl.components.component
+@component
 def DataGate(
-    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
-    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    min_examples: tfx.dsl.components.Parameter[str],
-    label_key: tfx.dsl.components.Parameter[str],
-    label_classes: tfx.dsl.components.Parameter[str],
-    fail_on_anomalies: tfx.dsl.components.Parameter[bool] = True,
-    image_data: tfx.dsl.components.Parameter[bool] = False,
-    max_class_share: tfx.dsl.components.Parameter[float] = 1.0,
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    min_examples: Parameter[str],
+    label_key: Parameter[str],
+    label_classes: Parameter[str],
+    fail_on_anomalies: Parameter[bool] = True,
+    image_data: Parameter[bool] = False,
+    max_class_share: Parameter[float] = 1.0,
 ) -> None:
     """Raises DataRulesError or AnomaliesFoundError, each one line.
 

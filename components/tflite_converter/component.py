@@ -12,7 +12,9 @@ import json
 import os
 
 import tensorflow as tf
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 from tfx.utils import path_utils
 
@@ -29,18 +31,18 @@ TFLITE_BLESSED = "tflite_blessed"
 MICRO_BLESSED = "micro_blessed"
 
 
-@tfx.dsl.components.component
+@component
 def TFLiteConverter(
-    model: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Model],
-    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.TransformGraph],
-    tflite_model: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Model],
-    feature_spec: tfx.dsl.components.Parameter[str],
-    quantization: tfx.dsl.components.Parameter[str] = "dynamic",
-    accuracy_tolerance: tfx.dsl.components.Parameter[float] = 0.01,
-    micro: tfx.dsl.components.Parameter[bool] = False,
-    representative_examples: tfx.dsl.components.Parameter[int] = 100,
-    parity_examples: tfx.dsl.components.Parameter[int] = 10_000,
+    model: InputArtifact[standard_artifacts.Model],
+    examples: InputArtifact[standard_artifacts.Examples],
+    transform_graph: InputArtifact[standard_artifacts.TransformGraph],
+    tflite_model: OutputArtifact[standard_artifacts.Model],
+    feature_spec: Parameter[str],
+    quantization: Parameter[str] = "dynamic",
+    accuracy_tolerance: Parameter[float] = 0.01,
+    micro: Parameter[bool] = False,
+    representative_examples: Parameter[int] = 100,
+    parity_examples: Parameter[int] = 10_000,
 ) -> None:
     """Converts ``model``'s ``serving_raw`` signature and scores it against the SavedModel.
 
