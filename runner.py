@@ -12,6 +12,7 @@ python runner.py monitor [--since DURATION | --window N] [--labels FILE] [--expo
 """
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import importlib.util
@@ -20,10 +21,11 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from pipeline.run_files import LOG_FILE, REPORT_FILE, REPORT_LOG_FILE, SUMMARY_FILE
 
@@ -667,5 +669,23 @@ def _setup_hint(missing: str) -> str:
     )
 
 
+def exit_without_teardown(code: int) -> NoReturn:
+    """Ends the process with ``code`` as ``sys.exit`` would, without the interpreter's
+    teardown.
+
+    Non-daemon threads are joined and the atexit handlers run (they flush and close the
+    logs, remove temporary dirs, stop child processes); what is skipped is freeing every
+    module's objects one at a time, which took 4 s after a run with TensorFlow, TFX and Beam
+    loaded, for a process that is ending anyway.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # noqa: SLF001 - what sys.exit runs before the teardown
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_without_teardown(main(sys.argv[1:]))

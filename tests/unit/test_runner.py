@@ -391,3 +391,27 @@ def test_recheck_goes_with_local():
     result = run(RUNNER, "runs", "--recheck")
     assert result.returncode == 2
     assert "--recheck" in result.stderr
+
+
+def test_exit_without_teardown_keeps_the_exit_code_threads_and_atexit_handlers(tmp_path):
+    written = tmp_path / "thread.txt"
+    script = f"""
+import atexit, logging, sys, threading, time
+sys.path.insert(0, {str(REPO)!r})
+import runner
+handler = logging.FileHandler({str(tmp_path / "log.txt")!r})
+logging.getLogger().addHandler(handler)
+logging.getLogger().warning("in the log file")
+atexit.register(print, "atexit ran")
+def late_write():
+    time.sleep(0.3)
+    open({str(written)!r}, "w").write("done")
+threading.Thread(target=late_write).start()
+print("buffered", end="")
+runner.exit_without_teardown(7)
+"""
+    result = run("-c", script)
+    assert result.returncode == 7, result.stderr
+    assert result.stdout == "bufferedatexit ran\n"
+    assert written.read_text() == "done"
+    assert (tmp_path / "log.txt").read_text() == "in the log file\n"
