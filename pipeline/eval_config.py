@@ -2,6 +2,7 @@
 
 import tensorflow_model_analysis as tfma
 from google.protobuf import wrappers_pb2
+from tensorflow_model_analysis import constants as tfma_constants
 
 from components import features
 from components.trainer import export
@@ -44,6 +45,9 @@ def build_eval_config(
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
+                # Named, TFMA loads the SavedModel once, with tf.saved_model.load; unnamed,
+                # it first loads it as a Keras model to find out, then again to evaluate.
+                model_type=tfma_constants.TF_GENERIC,
                 signature_name=export.SERVING_SIGNATURE,
                 prediction_key=prediction_key,
                 label_key=features.transformed_name(spec.label.name),
