@@ -682,8 +682,9 @@ def exit_without_teardown(code: int) -> NoReturn:
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
     atexit._run_exitfuncs()  # noqa: SLF001 - what sys.exit runs before the teardown
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError):  # the reader (``| head``) closed early
+            stream.flush()
     os._exit(code)
 
 

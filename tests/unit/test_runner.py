@@ -410,8 +410,29 @@ threading.Thread(target=late_write).start()
 print("buffered", end="")
 runner.exit_without_teardown(7)
 """
-    result = run("-c", script)
+    # Block-buffered stdout, as for a user (this sandbox sets PYTHONUNBUFFERED).
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    result = run("-c", script, env=buffered)
     assert result.returncode == 7, result.stderr
     assert result.stdout == "bufferedatexit ran\n"
     assert written.read_text() == "done"
     assert (tmp_path / "log.txt").read_text() == "in the log file\n"
+
+
+def test_exit_without_teardown_is_quiet_when_the_reader_closed_the_pipe():
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(REPO)!r})
+import runner
+time.sleep(0.5)
+print("buffered until exit")
+runner.exit_without_teardown(0)
+"""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered
+    )
+    child.stdout.close()  # as `| head` does once it has read enough
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
