@@ -39,9 +39,10 @@ class PartEndsInQuotes(ValueError):
     """A part (not a file's last) ends inside a quoted field: read the file whole."""
 
 
-def whole_file(path: str) -> FilePart:
-    """The one part that is the whole of ``path``."""
-    return FilePart(path, 0, tf.io.gfile.stat(path).length, 1, True)
+def whole_file(path: str, size: int | None = None) -> FilePart:
+    """The one part that is the whole of ``path``; ``size`` (bytes) saves a stat when the
+    caller has it."""
+    return FilePart(path, 0, tf.io.gfile.stat(path).length if size is None else size, 1, True)
 
 
 def file_parts(path: str, part_bytes: int | None = PART_BYTES) -> list[FilePart]:
@@ -49,7 +50,7 @@ def file_parts(path: str, part_bytes: int | None = PART_BYTES) -> list[FilePart]
     break outside quotes; ``None`` gives the whole file as one part."""
     size = tf.io.gfile.stat(path).length
     if part_bytes is None or size <= part_bytes:
-        return [FilePart(path, 0, size, 1, True)]
+        return [whole_file(path, size)]
     ends = _record_ends(path, part_bytes)
     starts, lines = [0, *(end for end, _ in ends)], [1, *(line for _, line in ends)]
     stops = [*(end for end, _ in ends), size]
