@@ -393,6 +393,12 @@ def test_recheck_goes_with_local():
     assert "--recheck" in result.stderr
 
 
+def block_buffered_env() -> dict[str, str]:
+    """This environment without PYTHONUNBUFFERED (which this sandbox sets), so a child's
+    stdout is block-buffered into a pipe, as a user's is."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 def test_exit_without_teardown_keeps_the_exit_code_threads_and_atexit_handlers(tmp_path):
     written = tmp_path / "thread.txt"
     script = f"""
@@ -410,9 +416,7 @@ threading.Thread(target=late_write).start()
 print("buffered", end="")
 runner.exit_without_teardown(7)
 """
-    # Block-buffered stdout, as for a user (this sandbox sets PYTHONUNBUFFERED).
-    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    result = run("-c", script, env=buffered)
+    result = run("-c", script, env=block_buffered_env())
     assert result.returncode == 7, result.stderr
     assert result.stdout == "bufferedatexit ran\n"
     assert written.read_text() == "done"
@@ -428,9 +432,11 @@ time.sleep(0.5)
 print("buffered until exit")
 runner.exit_without_teardown(0)
 """
-    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     child = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=buffered
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=block_buffered_env(),
     )
     child.stdout.close()  # as `| head` does once it has read enough
     _, stderr = child.communicate(timeout=60)
